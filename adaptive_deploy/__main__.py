@@ -1,0 +1,3 @@
+from adaptive_deploy.cli.main import main
+
+main()

@@ -1,0 +1,69 @@
+"""Shared CLI plumbing: format options, consoles, error → exit code mapping.
+
+Only the CLI layer prints and exits. Commands call into the library, then hand the result to
+a renderer and return an exit code through `exit_with`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    return click.option(
+        "--format", "fmt", type=click.Choice(list(choices)), default=choices[0],
+        show_default=True, help="Output format.",
+    )
+
+
+def use_color(stream: Any = None) -> bool:
+    """Colour only on a TTY and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    stream = stream or sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def make_console(stderr: bool = False, width: int | None = None) -> Any:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    color = use_color(stream)
+    return Console(
+        file=stream, force_terminal=color, no_color=not color, highlight=False,
+        width=width or (None if color else 120), soft_wrap=not color,
+    )
+
+
+def handle_errors(func: F) -> F:
+    """Turn AdaptiveDeployError into a message on stderr and its exit code; never a traceback
+    for expected failures."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from adaptive_deploy.errors import AdaptiveDeployError, ConfigError
+
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            for d in exc.diagnostics:
+                click.echo(d.format(), err=True)
+            if not exc.diagnostics:
+                click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except AdaptiveDeployError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]

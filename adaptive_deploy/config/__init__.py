@@ -1,0 +1,1 @@
+"""Configuration: YAML loading with source positions, pydantic models, JSON Schema export."""

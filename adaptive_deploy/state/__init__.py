@@ -1,0 +1,1 @@
+"""State backends: local (SQLite) and postgres, behind the StateStore and Locker protocols."""

@@ -1,0 +1,112 @@
+"""State storage contracts: records, the StateStore and Locker protocols.
+
+A workspace's state is a lineage (fixed at creation), a serial (bumped by every write), one
+record per managed resource and an append-only apply history. Backends (sqlite, postgres)
+implement `StateStore` and `Locker`; `tests/state/conformance.py` is the suite every backend
+must pass. State holds no secrets: `applied` values keep `${env:NAME}` templates, never the
+resolved value.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class ResourceRecord:
+    address: str                         # e.g. deployment.support/qwen-3-8b
+    type: str                            # ResourceType value
+    applied: dict[str, Any]              # the desired value last applied (managed fields only)
+    observed: dict[str, Any]             # the live value read after the apply
+    fingerprint: str                     # fingerprint of `observed` (see plan.fingerprint)
+    platform_id: str | None = None
+    updated_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class StateSnapshot:
+    workspace: str
+    lineage: str
+    serial: int
+    resources: dict[str, ResourceRecord] = field(default_factory=dict)
+
+
+@dataclass
+class LockInfo:
+    id: str
+    workspace: str
+    owner: str                           # user name
+    host: str
+    pid: int
+    operation: str                       # plan / apply / import / state unlock ...
+    created_at: float
+
+    @property
+    def age_s(self) -> float:
+        return max(0.0, time.time() - self.created_at)
+
+    def describe(self) -> str:
+        return (
+            f"lock {self.id} held by {self.owner}@{self.host} (pid {self.pid}) "
+            f"for {self.operation}, {self.age_s:.0f}s old"
+        )
+
+
+@dataclass
+class HistoryEntry:
+    id: str
+    started_at: float
+    finished_at: float | None
+    who: str
+    operation: str
+    plan_digest: str | None
+    result: str                          # success | partial | failed
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class StateStore(Protocol):
+    """Durable state of one workspace. Every write commits before returning."""
+
+    workspace: str
+
+    def read(self) -> StateSnapshot: ...
+
+    def put_resource(self, record: ResourceRecord) -> int:
+        """Insert or replace one record; commit; return the new serial."""
+        ...
+
+    def delete_resource(self, address: str) -> int:
+        """Remove one record; commit; return the new serial."""
+        ...
+
+    def append_history(self, entry: HistoryEntry) -> None: ...
+
+    def finish_history(self, entry_id: str, result: str, summary: dict[str, Any]) -> None: ...
+
+    def history(self, limit: int = 50) -> list[HistoryEntry]: ...
+
+    def integrity_check(self) -> list[str]:
+        """Problems found (empty when sound): database integrity and record consistency."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Locker(Protocol):
+    """One writer per workspace."""
+
+    def acquire(self, operation: str, timeout_s: float = 0.0) -> LockInfo:
+        """Take the lock, waiting up to timeout_s; raise errors.LockHeld naming the holder."""
+        ...
+
+    def release(self, lock: LockInfo) -> None: ...
+
+    def current(self) -> LockInfo | None:
+        """The lock holder, if any. Locks of dead local processes are reported as free."""
+        ...
+
+    def force_unlock(self, lock_id: str) -> None:
+        """Release a lock by id (`state unlock`); errors.StateError if the id does not match."""
+        ...
