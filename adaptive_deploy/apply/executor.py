@@ -1,0 +1,373 @@
+"""The executor: carries out a plan against the platform, recording state as it goes.
+
+Order (SPEC §6): deletes first, in reverse dependency order (adapter deployments before base
+deployments, deployments before their project's archive), then creates/updates/runs along the
+plan's dependency graph (projects → model compute configs → jobs, run and awaited → base
+deployments → adapter deployments). Independent actions run in parallel up to `parallelism`.
+
+Each resource's state record is committed as soon as its platform call succeeds, so a crash
+mid-apply loses nothing: the next plan shows exactly what is left. The executor never prints;
+progress goes through `Hooks`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from adaptive_deploy.addresses import Address, ResourceType
+from adaptive_deploy.apply.hooks import Hooks
+from adaptive_deploy.client.protocol import Platform
+from adaptive_deploy.live import LiveDeployment, LiveJob, LiveProject, LiveState
+from adaptive_deploy.state.base import ResourceRecord, StateStore
+
+# Actions that change nothing on the platform or in state.
+_INERT = {"no-op"}
+
+_DEPLOYMENT_FIELDS = ("compute_pools", "max_ttft_ms", "num_draft_steps", "is_default", "desired_online")
+
+
+@dataclass
+class ResourceResult:
+    address: str
+    action: str
+    ok: bool
+    error: str | None = None
+    skipped: bool = False
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class ApplyResult:
+    results: list[ResourceResult] = field(default_factory=list)
+
+    def count(self, *actions: str) -> int:
+        return sum(1 for r in self.results if r.ok and r.action in actions)
+
+    @property
+    def added(self) -> int:
+        return self.count("create")
+
+    @property
+    def changed(self) -> int:
+        return self.count("update")
+
+    @property
+    def destroyed(self) -> int:
+        return self.count("delete")
+
+    @property
+    def ran(self) -> int:
+        return self.count("run")
+
+    @property
+    def forgotten(self) -> int:
+        return self.count("forget")
+
+    @property
+    def failed(self) -> list[ResourceResult]:
+        return [r for r in self.results if not r.ok]
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "add": self.added, "change": self.changed, "destroy": self.destroyed,
+            "run": self.ran, "forget": self.forgotten, "failed": len(self.failed),
+        }
+
+
+@dataclass
+class ExecutorOptions:
+    parallelism: int = 8
+    wait_timeout_s: float = 900.0       # per deployment to reach ONLINE, per job to finish
+    poll_interval_s: float = 0.5
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class ResourceFailed(Exception):
+    """A resource action failed; the message names the platform's reason."""
+
+
+async def execute(
+    changes: list[dict[str, Any]],
+    platform: Platform,
+    store: StateStore,
+    hooks: Hooks,
+    live: LiveState,
+    options: ExecutorOptions,
+) -> ApplyResult:
+    """Apply `changes` (plan-JSON change objects) and return per-resource results."""
+    todo = [c for c in changes if c["action"] not in _INERT]
+    hooks.start(len(todo))
+    semaphore = asyncio.Semaphore(max(1, options.parallelism))
+    done: dict[str, asyncio.Future[bool]] = {}
+    loop = asyncio.get_running_loop()
+    for change in todo:
+        done[change["address"]] = loop.create_future()
+    deps = _dependencies(todo, live)
+    result = ApplyResult()
+
+    async def run_one(change: dict[str, Any]) -> None:
+        address, action = change["address"], change["action"]
+        failed_deps = []
+        for dep in deps[address]:
+            if not await done[dep]:
+                failed_deps.append(dep)
+        if failed_deps:
+            reason = f"not attempted: {', '.join(failed_deps)} failed"
+            hooks.skipped(address, action, reason)
+            result.results.append(ResourceResult(address, action, False, reason, skipped=True))
+            done[address].set_result(False)
+            return
+        async with semaphore:
+            hooks.pre_apply(address, action)
+            started = time.monotonic()
+            try:
+                await _apply_change(change, platform, store, hooks, options)
+            except Exception as exc:  # noqa: BLE001 - every failure is reported per resource
+                elapsed = time.monotonic() - started
+                message = _describe(exc)
+                hooks.post_apply(address, action, elapsed, message)
+                result.results.append(ResourceResult(address, action, False, message, False, elapsed))
+                done[address].set_result(False)
+                return
+            elapsed = time.monotonic() - started
+            hooks.post_apply(address, action, elapsed)
+            result.results.append(ResourceResult(address, action, True, None, False, elapsed))
+            done[address].set_result(True)
+
+    try:
+        await asyncio.gather(*(run_one(c) for c in todo))
+    finally:
+        hooks.finish()
+    return result
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text
+
+
+def _dependencies(changes: list[dict[str, Any]], live: LiveState) -> dict[str, list[str]]:
+    """Edges between the changes to execute.
+
+    Creates, updates and runs follow the plan's `depends_on`. Deletes run first, in reverse:
+    a delete waits for the deletes of everything that depends on it (adapters before their
+    base, deployments before their project), and every non-delete waits for all deletes, so
+    freed GPUs and adapter slots are available to what is created next.
+    """
+    present = {c["address"] for c in changes}
+    deletes = [c for c in changes if c["action"] in ("delete", "forget")]
+    delete_addrs = {c["address"] for c in deletes}
+    deps: dict[str, list[str]] = {c["address"]: [] for c in changes}
+    for c in changes:
+        if c["address"] in delete_addrs:
+            continue
+        deps[c["address"]] = [d for d in c.get("depends_on") or [] if d in present and d not in delete_addrs]
+        deps[c["address"]] += sorted(delete_addrs)
+    for c in deletes:
+        addr = Address.parse(c["address"])
+        waits: list[str] = []
+        for other in deletes:
+            if other is c:
+                continue
+            if _delete_must_wait(addr, Address.parse(other["address"]), live):
+                waits.append(other["address"])
+        deps[c["address"]] = waits
+    return deps
+
+
+def _delete_must_wait(this: Address, other: Address, live: LiveState) -> bool:
+    """Must the delete of `this` wait for the delete of `other`?"""
+    if this.type is ResourceType.PROJECT:
+        # archive a project after its deployments and jobs are gone
+        return other.type is ResourceType.DEPLOYMENT and other.project_and_model[0] == this.name
+    if this.type is ResourceType.DEPLOYMENT and other.type is ResourceType.DEPLOYMENT:
+        project, model = this.project_and_model
+        other_project, other_model = other.project_and_model
+        adapter = live.models.get(other_model)
+        return (
+            other_project == project
+            and adapter is not None
+            and adapter.is_adapter
+            and adapter.backbone == model
+        )
+    if this.type is ResourceType.MODEL:
+        return other.type is ResourceType.DEPLOYMENT and other.project_and_model[1] == this.name
+    return False
+
+
+async def _apply_change(
+    change: dict[str, Any],
+    platform: Platform,
+    store: StateStore,
+    hooks: Hooks,
+    options: ExecutorOptions,
+) -> None:
+    address = Address.parse(change["address"])
+    action = change["action"]
+    after: dict[str, Any] = change.get("after") or {}
+    if action == "forget":
+        store.delete_resource(str(address))
+        return
+    if address.type is ResourceType.PROJECT:
+        await _apply_project(address, action, change, platform, store)
+    elif address.type is ResourceType.MODEL:
+        model = await platform.update_model_compute_config(
+            address.name, **{k: after[k] for k in ("tp", "kv_cache_len", "max_seq_len") if k in after}
+        )
+        _record(store, change, LiveState(models={model.key: model}), model.id)
+    elif address.type is ResourceType.DEPLOYMENT:
+        await _apply_deployment(address, action, change, platform, store, hooks, options)
+    elif address.type is ResourceType.JOB:
+        await _run_job(address, change, platform, store, hooks, options)
+    else:
+        raise ResourceFailed(f"{address}: {address.type.value} resources are read-only")
+
+
+async def _apply_project(
+    address: Address, action: str, change: dict[str, Any], platform: Platform, store: StateStore
+) -> None:
+    after: dict[str, Any] = change.get("after") or {}
+    project: LiveProject
+    if action == "create":
+        project = await platform.create_project(
+            address.name, name=after.get("name") or address.name,
+            description=after.get("description"),
+        )
+    elif action == "update":
+        changed = _changed_fields(change)
+        project = await platform.update_project(
+            address.name, **{k: after[k] for k in ("name", "description") if k in changed and k in after}
+        )
+    elif action == "delete":
+        await platform.update_project(address.name, is_archived=True)
+        store.delete_resource(str(address))
+        return
+    else:
+        raise ResourceFailed(f"{address}: cannot {action} a project")
+    _record(store, change, LiveState(projects={project.key: project}), project.id)
+
+
+async def _apply_deployment(
+    address: Address,
+    action: str,
+    change: dict[str, Any],
+    platform: Platform,
+    store: StateStore,
+    hooks: Hooks,
+    options: ExecutorOptions,
+) -> None:
+    project, model = address.project_and_model
+    after: dict[str, Any] = change.get("after") or {}
+    if action == "delete":
+        await platform.remove_deployment(project, model)
+        store.delete_resource(str(address))
+        return
+    fields = {k: after[k] for k in _DEPLOYMENT_FIELDS if k in after}
+    deployment: LiveDeployment
+    if action == "create":
+        if "compute_pools" not in fields:
+            raise ResourceFailed(f"{address}: a new deployment needs placement.compute_pools")
+        deployment = await platform.deploy(project, model, **fields)
+    elif action == "update":
+        changed = _changed_fields(change)
+        send = {k: v for k, v in fields.items() if k in changed}
+        if "max_ttft_ms" in send and "compute_pools" in fields:
+            send["compute_pools"] = fields["compute_pools"]   # the platform wants both together
+        deployment = await platform.update_deployment(project, model, **send)
+    else:
+        raise ResourceFailed(f"{address}: cannot {action} a deployment")
+    _record(store, change, LiveState(deployments={(project, model): deployment}), deployment.id)
+    # Wait for the model to load when it is (re)placed and meant to be online.
+    loads = action == "create" or "compute_pools" in _changed_fields(change)
+    if loads and after.get("desired_online", True):
+        await _wait_online(address, action, platform, hooks, options)
+
+
+async def _wait_online(
+    address: Address, action: str, platform: Platform, hooks: Hooks, options: ExecutorOptions
+) -> None:
+    project, model = address.project_and_model
+    deadline = time.monotonic() + options.wait_timeout_s
+    last_status = None
+    while True:
+        current = await platform.get_deployment(project, model)
+        if current is None:
+            raise ResourceFailed(f"{address}: the deployment disappeared while loading")
+        if current.status != last_status:
+            hooks.progress(str(address), action, f"status {current.status}")
+            last_status = current.status
+        if current.status == "ONLINE":
+            return
+        if current.status == "ERROR":
+            raise ResourceFailed(f"{address}: the platform reports ERROR: {current.error or 'no reason given'}")
+        if time.monotonic() > deadline:
+            raise ResourceFailed(
+                f"{address}: still {current.status} after {options.wait_timeout_s:.0f}s"
+            )
+        await asyncio.sleep(options.poll_interval_s)
+
+
+async def _run_job(
+    address: Address,
+    change: dict[str, Any],
+    platform: Platform,
+    store: StateStore,
+    hooks: Hooks,
+    options: ExecutorOptions,
+) -> None:
+    from adaptive_deploy.config import envref
+
+    after: dict[str, Any] = change.get("after") or {}
+    args = envref.resolve(after.get("args") or {}, options.env)
+    job: LiveJob = await platform.create_job(
+        name=address.name, recipe=after["recipe"], project=after["project"], args=args,
+        num_gpus=after.get("num_gpus"), compute_pool=after.get("compute_pool"),
+    )
+    _record(store, change, LiveState(jobs={job.name: job}), job.id)
+    deadline = time.monotonic() + options.wait_timeout_s
+    last = (None, None)
+    while job.status not in ("COMPLETED", "FAILED", "CANCELED"):
+        if time.monotonic() > deadline:
+            raise ResourceFailed(f"{address}: still {job.status} after {options.wait_timeout_s:.0f}s")
+        await asyncio.sleep(options.poll_interval_s)
+        job = await platform.get_job(job.id)
+        if (job.status, round(job.progress, 2)) != last:
+            last = (job.status, round(job.progress, 2))
+            hooks.progress(
+                str(address), "run", f"{job.status} {job.progress:.0%}", job.progress,
+                {"acceptance_rate": job.acceptance_rate} if job.acceptance_rate is not None else None,
+            )
+    _record(store, change, LiveState(jobs={job.name: job}), job.id)
+    if job.status != "COMPLETED":
+        raise ResourceFailed(f"{address}: job {job.status}: {job.error or 'no reason given'}")
+    extra = {"acceptance_rate": job.acceptance_rate, "output_model": job.output_model}
+    hooks.progress(str(address), "run", "COMPLETED", 1.0, extra)
+
+
+def _changed_fields(change: dict[str, Any]) -> set[str]:
+    return {str(d["path"]).split(".")[0] for d in change.get("diff") or []}
+
+
+def _record(store: StateStore, change: dict[str, Any], live: LiveState, platform_id: str) -> None:
+    """Commit the resource's record: the desired value applied and the live value observed."""
+    from adaptive_deploy.plan import resources
+
+    address = change["address"]
+    observed = resources.observed(live).get(address, {})
+    store.put_resource(
+        ResourceRecord(
+            address=address,
+            type=change["type"],
+            applied=dict(change.get("after") or {}),
+            observed=observed,
+            fingerprint=resources.fingerprint(observed),
+            platform_id=platform_id,
+        )
+    )
+
+
+__all__ = ["ApplyResult", "ExecutorOptions", "ResourceFailed", "ResourceResult", "execute"]

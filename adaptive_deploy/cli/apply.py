@@ -1,0 +1,166 @@
+"""`adaptive-deploy apply`: execute a fresh or saved plan, waiting until deployments are ONLINE."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from adaptive_deploy.cli.common import format_option, handle_errors, make_console, use_color
+from adaptive_deploy.cli.plan import echo_notice, parse_addresses, render_plan
+
+
+def _summary_line(result: Any) -> str:
+    line = (
+        f"Apply complete! Resources: {result.added} added, {result.changed} changed, "
+        f"{result.destroyed} destroyed."
+    )
+    if result.ran:
+        line = line[:-1] + f", {result.ran} ran."
+    return line
+
+
+@click.command("apply")
+@click.argument("target", default=".", metavar="[DIR | PLANFILE]", type=click.Path())
+@click.option("--auto-approve", is_flag=True, help="Skip the interactive approval.")
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Resource actions run at once.")
+@click.option("--allow-destroy", is_flag=True, help="Allow deletes when not interactive.")
+@click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds to wait for the workspace lock.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Apply only ADDR and what it depends on.")
+@click.option("--replace", "replace", multiple=True, metavar="ADDR", help="Force ADDR to be re-created or re-run.")
+@click.option("--refresh-only", is_flag=True, help="Update state to match live; change nothing on the platform.")
+@format_option("text", "json")
+@handle_errors
+def command(
+    target: str, auto_approve: bool, parallelism: int, allow_destroy: bool, lock_timeout: float,
+    targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool, fmt: str,
+) -> None:
+    """Apply the configuration in DIR (planning first), or exactly a saved PLANFILE."""
+    import asyncio
+
+    from adaptive_deploy import engine
+    from adaptive_deploy.errors import ApplyError, UsageError
+
+    path = Path(target)
+    saved: dict[str, Any] | None = None
+    directory: Path = path
+    if path.is_file() and path.suffix not in (".yaml", ".yml"):
+        from adaptive_deploy.plan import planfile
+
+        if targets or replace or refresh_only:
+            raise UsageError("--target, --replace and --refresh-only belong to the plan, not to `apply PLANFILE`")
+        saved_plan = planfile.load(path)
+        saved = saved_plan.to_dict()
+        directory = planfile.directory_of(path)
+    options = engine.PlanOptions(
+        targets=parse_addresses(targets, "--target"),
+        replace=parse_addresses(replace, "--replace"),
+        refresh_only=refresh_only,
+    )
+    interactive = sys.stdin.isatty() and fmt == "text"
+    if saved is None and not auto_approve and not interactive:
+        raise UsageError(
+            "apply is not interactive here: pass --auto-approve, or apply a saved plan "
+            "(adaptive-deploy plan --out FILE, then adaptive-deploy apply FILE)"
+        )
+
+    async def run() -> tuple[dict[str, Any], Any]:
+        session = await engine.open_session(directory)
+        lock = None
+        try:
+            echo_notice(session.platform.notice)
+            await _check_can_write(session)
+            lock = session.locker.acquire("apply", timeout_s=lock_timeout)
+            outcome = await engine.make_plan(session, options)
+            if saved is not None:
+                engine.check_not_stale(engine.stale_reasons(session, saved, outcome))
+                plan_dict = saved
+            else:
+                plan_dict = outcome.plan.to_dict()
+                if fmt == "text":
+                    click.echo(render_plan(plan_dict, "text"), nl=False)
+            if not plan_dict.get("applyable", True):
+                raise UsageError("the plan cannot be applied; fix the errors above first")
+            summary = plan_dict.get("summary") or {}
+            destroys = [c["address"] for c in plan_dict["changes"] if c["action"] == "delete"]
+            if destroys and not allow_destroy and not interactive:
+                raise UsageError(
+                    f"the plan destroys {len(destroys)} resource(s) ({', '.join(destroys)}); "
+                    "pass --allow-destroy to apply it non-interactively"
+                )
+            if saved is None and not auto_approve:
+                click.echo("\nDo you want to perform these actions?")
+                if destroys:
+                    click.echo(f"  This destroys: {', '.join(destroys)}")
+                answer = click.prompt("  Only 'yes' will be accepted to approve", default="", show_default=False)
+                if answer.strip() != "yes":
+                    raise UsageError("Apply cancelled.")
+            if fmt == "text":
+                click.echo("")
+            hooks = _hooks(fmt)
+            from adaptive_deploy.plan import planfile
+
+            result = await engine.apply_changes(
+                session, plan_dict, outcome.live, hooks, parallelism=parallelism,
+                plan_digest=planfile.digest(plan_dict),
+            )
+            del summary
+            return plan_dict, result
+        finally:
+            if lock is not None:
+                session.locker.release(lock)
+            await session.close()
+
+    plan_dict, result = asyncio.run(run())
+    if fmt == "json":
+        click.echo(json.dumps({
+            "format_version": "1.0",
+            "summary": result.summary(),
+            "results": [
+                {"address": r.address, "action": r.action, "ok": r.ok, "error": r.error,
+                 "skipped": r.skipped, "elapsed_s": round(r.elapsed_s, 3)}
+                for r in result.results
+            ],
+        }, indent=2))
+    if result.failed:
+        failed = result.failed
+        if fmt == "text":
+            click.echo("")
+            for r in failed:
+                click.echo(f"Error: {r.address}: {r.error}", err=True)
+        raise ApplyError(
+            f"apply finished with {len(failed)} failed resource action(s); what succeeded is "
+            "recorded in state — run plan to see what is left"
+        )
+    if fmt == "text":
+        click.echo("\n" + _summary_line(result))
+
+
+async def _check_can_write(session: Any) -> None:
+    """Fail before planning when the key cannot mutate (a read-only key plans but cannot apply)."""
+    from adaptive_deploy.errors import AuthError
+
+    me = await session.platform.whoami()
+    role = str(me.get("role") or "").lower().replace("_", "-")
+    if role and role not in ("admin",):
+        env_name = session.workspace.platform.api_key_env
+        raise AuthError(
+            f"the API key in ${env_name} has the role '{role}', which cannot change the platform; "
+            "apply needs a key with the admin role (plan works with a read-only key)"
+        )
+
+
+def _hooks(fmt: str) -> Any:
+    from adaptive_deploy.apply.hooks import Hooks
+    from adaptive_deploy.cli.progress import PlainHooks, RichHooks
+
+    if fmt == "json":
+        return Hooks()
+    if use_color() and sys.stdout.isatty():
+        return RichHooks(make_console())
+    return PlainHooks()

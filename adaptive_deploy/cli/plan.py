@@ -1,0 +1,89 @@
+"""`adaptive-deploy plan`: refresh live state, diff, show the plan."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from adaptive_deploy.cli.common import format_option, handle_errors, make_console, use_color
+
+
+def parse_addresses(values: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    from adaptive_deploy.addresses import Address
+    from adaptive_deploy.errors import UsageError
+
+    out = []
+    for value in values:
+        try:
+            out.append(str(Address.parse(value)))
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+    return tuple(out)
+
+
+def render_plan(plan_dict: dict[str, Any], fmt: str) -> str:
+    from adaptive_deploy.render import json_, markdown, text
+
+    if fmt == "json":
+        return json_.render(plan_dict)
+    if fmt == "markdown":
+        return markdown.render(plan_dict)
+    return text.render(plan_dict, color=use_color())
+
+
+def echo_notice(notice: str | None) -> None:
+    if notice:
+        click.echo(notice, err=True)
+
+
+@click.command("plan")
+@click.argument("directory", default=".", type=click.Path(file_okay=True, dir_okay=True))
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Save the plan to FILE for `apply FILE`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only ADDR and what it depends on.")
+@click.option("--replace", "replace", multiple=True, metavar="ADDR", help="Force ADDR to be re-created or re-run.")
+@click.option("--refresh-only", is_flag=True, help="Only report drift; plan to update state to live.")
+@format_option("text", "json", "markdown")
+@handle_errors
+def command(
+    directory: str, out: str | None, detailed_exitcode: bool, targets: tuple[str, ...],
+    replace: tuple[str, ...], refresh_only: bool, fmt: str,
+) -> None:
+    """Refresh live state, diff it against the configuration and state, and show the plan."""
+    import asyncio
+
+    from adaptive_deploy import engine
+
+    options = engine.PlanOptions(
+        targets=parse_addresses(targets, "--target"),
+        replace=parse_addresses(replace, "--replace"),
+        refresh_only=refresh_only,
+    )
+
+    async def run() -> dict[str, Any]:
+        session = await engine.open_session(directory)
+        try:
+            echo_notice(session.platform.notice)
+            outcome = await engine.make_plan(session, options)
+            plan_dict: dict[str, Any] = outcome.plan.to_dict()
+            if out:
+                from adaptive_deploy.plan import planfile
+
+                planfile.save(outcome.plan, out, directory=session.directory)
+            return plan_dict
+        finally:
+            await session.close()
+
+    plan_dict = asyncio.run(run())
+    click.echo(render_plan(plan_dict, fmt), nl=False)
+    if out and fmt == "text":
+        click.echo(f"\nSaved the plan to {out}. To apply exactly this plan: adaptive-deploy apply {out}")
+    summary = plan_dict.get("summary") or {}
+    has_changes = any(summary.get(k) for k in ("add", "change", "destroy", "run", "forget"))
+    if detailed_exitcode and has_changes:
+        sys.exit(2)
+
+
+__all__ = ["command", "make_console", "render_plan"]

@@ -1,0 +1,278 @@
+"""Orchestration shared by the commands: load and validate, connect, read state and live,
+plan, and apply under the workspace lock.
+
+This is the one place that wires config, rules, client, state, planner and executor together;
+each of those stays ignorant of the others. Nothing here prints: results are returned to the
+CLI, progress goes through hooks.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adaptive_deploy import __version__
+from adaptive_deploy.diagnostics import Diagnostic, has_errors, sorted_diagnostics
+from adaptive_deploy.errors import ConfigError, StalePlanError, UsageError
+
+if TYPE_CHECKING:
+    from adaptive_deploy.apply.executor import ApplyResult
+    from adaptive_deploy.apply.hooks import Hooks
+    from adaptive_deploy.client.protocol import Platform
+    from adaptive_deploy.config.loader import LoadedConfig
+    from adaptive_deploy.config.models import Workspace
+    from adaptive_deploy.live import LiveState
+    from adaptive_deploy.state.base import Locker, StateSnapshot, StateStore
+
+
+@dataclass
+class PlanOptions:
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    refresh_only: bool = False
+
+
+@dataclass
+class Session:
+    """An open workspace: validated config, platform connection and state backend."""
+
+    directory: Path
+    loaded: LoadedConfig
+    platform: Platform
+    store: StateStore
+    locker: Locker
+    env: Mapping[str, str]
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def workspace(self) -> Workspace:
+        assert self.loaded.workspace is not None
+        return self.loaded.workspace
+
+    async def close(self) -> None:
+        await self.platform.aclose()
+        self.store.close()
+
+
+def load_and_validate(directory: str | Path, live: LiveState | None = None) -> tuple[LoadedConfig, list[Diagnostic]]:
+    """Stages 1 and 2; raise ConfigError when anything is an error. Returns the warnings."""
+    from adaptive_deploy import rules
+    from adaptive_deploy.config.loader import load_config
+
+    loaded = load_config(directory)
+    diags = list(loaded.diagnostics)
+    if not has_errors(diags):
+        diags += rules.validate(loaded, live)
+    diags = sorted_diagnostics(diags)
+    if has_errors(diags):
+        raise ConfigError("the configuration is invalid", diags)
+    return loaded, diags
+
+
+async def open_session(directory: str | Path, env: Mapping[str, str] | None = None) -> Session:
+    """Validate offline, then connect to the platform and open the state backend."""
+    from adaptive_deploy.client import connect
+    from adaptive_deploy.state import open_state
+
+    env = dict(os.environ if env is None else env)
+    directory = Path(directory)
+    if not directory.exists():
+        raise UsageError(f"{directory}: no such directory")
+    loaded, warnings = load_and_validate(directory)
+    assert loaded.workspace is not None
+    ws_dir = directory if directory.is_dir() else directory.parent
+    platform = connect(loaded.workspace.platform, ws_dir, env)
+    try:
+        store, locker = open_state(loaded.workspace.state, loaded.workspace.workspace, ws_dir, env)
+    except BaseException:
+        await platform.aclose()
+        raise
+    return Session(ws_dir, loaded, platform, store, locker, env, warnings)
+
+
+def memory_rows(workspace: Workspace, live: LiveState | None) -> list[dict[str, Any]]:
+    """Fit rows for the configuration, each with the figures of the live compute config
+    (`before_*`) where that differs, so a plan can show the memory impact of a change."""
+    from adaptive_deploy.rules.memory import fit_report
+
+    after = [row.to_dict() for row in fit_report(workspace, live)]
+    if live is None:
+        return after
+    before_ws = _with_live_compute_configs(workspace, live)
+    if before_ws is workspace:
+        return after
+    before = {(r["deployment"], r["pool"]): r for r in (x.to_dict() for x in fit_report(before_ws, live))}
+    for row in after:
+        prior = before.get((row["deployment"], row["pool"]))
+        if prior is not None and prior.get("total_gib") != row.get("total_gib"):
+            for key in ("kv_cache_len", "tp", "total_gib", "headroom_gib", "verdict"):
+                row[f"before_{key}"] = prior.get(key)
+    return after
+
+
+def _with_live_compute_configs(workspace: Workspace, live: LiveState) -> Workspace:
+    """The workspace with every managed compute config replaced by the live one."""
+    models = dict(workspace.models)
+    changed = False
+    for key, spec in workspace.models.items():
+        live_model = live.models.get(key)
+        if spec.compute_config is None or live_model is None or live_model.compute_config is None:
+            continue
+        lc = live_model.compute_config
+        current = spec.compute_config
+        update = {
+            name: getattr(lc, name)
+            for name in ("tp", "kv_cache_len", "max_seq_len")
+            if getattr(current, name) is not None and getattr(lc, name) is not None
+            and getattr(lc, name) != getattr(current, name)
+        }
+        if update:
+            models[key] = spec.model_copy(update={"compute_config": current.model_copy(update=update)})
+            changed = True
+    return workspace.model_copy(update={"models": models}) if changed else workspace
+
+
+@dataclass
+class PlanOutcome:
+    plan: Any                      # adaptive_deploy.plan.model.Plan
+    live: LiveState
+    snapshot: StateSnapshot
+    requests: int                  # HTTP requests spent on the refresh
+
+
+async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
+    """Refresh live state, validate against it, and plan."""
+    from adaptive_deploy import rules
+    from adaptive_deploy.plan.planner import make_plan as plan_fn
+
+    before = session.platform.request_count
+    live = await session.platform.read_live()
+    requests = session.platform.request_count - before
+    diags = sorted_diagnostics(list(rules.validate(session.loaded, live)))
+    if has_errors(diags):
+        raise ConfigError("the configuration is invalid against the live platform", diags)
+    snapshot = session.store.read()
+    plan = plan_fn(
+        session.workspace,
+        config_digest=session.loaded.digest,
+        sensitive_paths=session.loaded.sensitive_paths(),
+        state=snapshot,
+        live=live,
+        memory=memory_rows(session.workspace, live),
+        diagnostics=diags,
+        targets=options.targets,
+        replace=options.replace,
+        refresh_only=options.refresh_only,
+        tool_version=__version__,
+        now=time.time(),
+    )
+    return PlanOutcome(plan, live, snapshot, requests)
+
+
+def stale_reasons(session: Session, plan_dict: dict[str, Any], outcome: PlanOutcome) -> list[str]:
+    """Why a saved plan no longer applies: state moved on, live objects or config changed."""
+    from adaptive_deploy.plan import planfile
+
+    reasons: list[str] = []
+    saved_state = plan_dict.get("state") or {}
+    if saved_state.get("lineage") not in (None, outcome.snapshot.lineage):
+        reasons.append("state: the plan was made for another state lineage")
+    elif saved_state.get("serial") != outcome.snapshot.serial:
+        reasons.append(
+            f"state: serial {saved_state.get('serial')} → {outcome.snapshot.serial} "
+            "(another apply ran since the plan)"
+        )
+    reasons += planfile.stale_reasons(plan_dict, outcome.live, session.loaded.digest)
+    return reasons
+
+
+def check_not_stale(reasons: Iterable[str]) -> None:
+    reasons = list(reasons)
+    if reasons:
+        raise StalePlanError(
+            "Saved plan is stale:\n" + "\n".join(f"  - {r}" for r in reasons)
+            + "\nRun plan again.",
+            reasons,
+        )
+
+
+async def apply_changes(
+    session: Session,
+    plan_dict: dict[str, Any],
+    live: LiveState,
+    hooks: Hooks,
+    *,
+    parallelism: int,
+    plan_digest: str | None,
+    operation: str = "apply",
+) -> ApplyResult:
+    """Execute a plan's changes (the caller holds the lock) and record the history entry."""
+    from adaptive_deploy.apply.executor import ExecutorOptions, execute
+    from adaptive_deploy.state.base import HistoryEntry
+
+    entry = HistoryEntry(
+        id=uuid.uuid4().hex, started_at=time.time(), finished_at=None, who=_who(),
+        operation=operation, plan_digest=plan_digest, result="running",
+    )
+    session.store.append_history(entry)
+    result = None
+    try:
+        if plan_dict.get("options", {}).get("refresh_only"):
+            result = refresh_state(session, live)
+        else:
+            result = await execute(
+                plan_dict["changes"], session.platform, session.store, hooks, live,
+                ExecutorOptions(parallelism=parallelism, env=session.env,
+                                poll_interval_s=_poll_interval(session)),
+            )
+        return result
+    finally:
+        if result is None:
+            session.store.finish_history(entry.id, "failed", {})
+        else:
+            status = "partial" if result.failed else "success"
+            session.store.finish_history(entry.id, status, result.summary())
+
+
+def refresh_state(session: Session, live: LiveState) -> ApplyResult:
+    """`apply --refresh-only`: accept live values into state for every managed resource."""
+    from adaptive_deploy.apply.executor import ApplyResult, ResourceResult
+    from adaptive_deploy.plan import resources
+    from adaptive_deploy.state.base import ResourceRecord
+
+    observed = resources.observed(live)
+    result = ApplyResult()
+    for address, record in session.store.read().resources.items():
+        now = observed.get(address)
+        if now is None or resources.fingerprint(now) == record.fingerprint:
+            continue
+        applied = dict(record.applied)
+        for key in applied:
+            if key in now:
+                applied[key] = now[key]
+        session.store.put_resource(ResourceRecord(
+            address=address, type=record.type, applied=applied, observed=now,
+            fingerprint=resources.fingerprint(now), platform_id=record.platform_id,
+        ))
+        result.results.append(ResourceResult(address, "refresh", True))
+    return result
+
+
+def _poll_interval(session: Session) -> float:
+    return 0.2 if getattr(session.platform, "embedded", False) else 1.0
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = "unknown"
+    import socket
+
+    return f"{user}@{socket.gethostname()}"
