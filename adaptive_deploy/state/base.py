@@ -42,6 +42,9 @@ class LockInfo:
     pid: int
     operation: str                       # plan / apply / import / state unlock ...
     created_at: float
+    # Set on a lock returned by acquire() when it replaced the stale lock of a dead process,
+    # so the caller can say so.
+    replaced: LockInfo | None = None
 
     @property
     def age_s(self) -> float:
