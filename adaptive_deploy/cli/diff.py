@@ -1,0 +1,100 @@
+"""`adaptive-deploy diff [DIR] --base GIT_REF`: offline config-to-config diff with memory impact.
+
+Needs no platform, no state and no secrets, so it runs in pull requests from forks. Exit codes:
+0 no differences, 2 differences, 1 error (unknown ref, not a git repository, invalid config on
+either side).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from adaptive_deploy.cli.common import format_option, handle_errors, use_color
+
+if TYPE_CHECKING:
+    from adaptive_deploy.gitsource import GitSnapshot
+
+EXIT_NO_DIFFERENCES = 0
+EXIT_DIFFERENCES = 2
+
+
+def _load_checked(directory: Path, side: str, snap: GitSnapshot | None = None) -> Any:
+    """Load one side with the project's loader; invalid config raises ConfigError whose
+    diagnostics name the file the user knows (`REF:path` for the base side)."""
+    import dataclasses
+
+    from adaptive_deploy.config.loader import load_config
+    from adaptive_deploy.diagnostics import has_errors, sorted_diagnostics
+    from adaptive_deploy.errors import ConfigError
+
+    loaded = load_config(directory)
+    diagnostics = list(loaded.diagnostics)
+    if snap is not None:
+        diagnostics = [dataclasses.replace(d, file=snap.relabel(d.file)) for d in diagnostics]
+    if has_errors(diagnostics):
+        errors = [d for d in sorted_diagnostics(diagnostics) if d.is_error]
+        click.echo(f"Error: the configuration {side} is invalid:", err=True)
+        raise ConfigError(f"the configuration {side} is invalid", errors)
+    return loaded
+
+
+def compute_diff(directory: Path, base_ref: str) -> dict[str, Any]:
+    """Load the working tree's configuration in `directory` and the one at `base_ref`, and
+    return the `ConfigDiff` document (see `adaptive_deploy.configdiff`)."""
+    from adaptive_deploy import gitsource
+    from adaptive_deploy.configdiff import diff_configs
+
+    head = _load_checked(directory, f"in {directory}")
+    with tempfile.TemporaryDirectory(prefix="adaptive-deploy-base-") as tmp:
+        snap = gitsource.snapshot(directory, base_ref, Path(tmp))
+        where = f"{base_ref} ({snap.commit[:12]})"
+        if snap.names:
+            base = _load_checked(Path(tmp), f"at {base_ref}", snap)
+            base_raw, base_workspace = base.raw, base.workspace
+        else:
+            # The workspace did not exist at the base: everything is an addition.
+            base_raw, base_workspace = {}, None
+        result = diff_configs(
+            base_raw, head.raw, base_workspace=base_workspace, head_workspace=head.workspace,
+            base=where, head=f"working tree ({directory})",
+        )
+        if not snap.names:
+            result.notes.append(f"no configuration files in {snap.prefix or './'} at {base_ref}")
+    return result.to_dict()
+
+
+@click.command("diff")
+@click.argument(
+    "directory", default=".", required=False,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--base", "base_ref", required=True, metavar="GIT_REF",
+    help="Git ref to compare against, e.g. origin/main or HEAD~1.",
+)
+@format_option("text", "json", "markdown")
+@handle_errors
+def command(directory: Path, base_ref: str, fmt: str) -> None:
+    """Compare the configuration in DIR with the one committed at GIT_REF.
+
+    Reports per address the added, removed and changed fields, and the per-GPU memory impact
+    of changes to kv_cache_len, tp, precision, draft, adapters, placement pools or
+    architecture. Offline: no platform, state or secrets needed. Exit 0: no differences,
+    2: differences, 1: error.
+    """
+    from adaptive_deploy.render import configdiff as render
+
+    doc = compute_diff(directory, base_ref)
+    if fmt == "json":
+        out = render.render_json(doc)
+    elif fmt == "markdown":
+        out = render.render_markdown(doc)
+    else:
+        out = render.render_text(doc, color=use_color())
+    click.echo(out, nl=False)
+    sys.exit(EXIT_DIFFERENCES if doc["differences"] else EXIT_NO_DIFFERENCES)
