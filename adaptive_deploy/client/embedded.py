@@ -1,0 +1,70 @@
+"""The embedded default platform: the emulator in-process, reached through `httpx.ASGITransport`.
+
+Used when neither `platform.base_url` nor `ADAPTIVE_BASE_URL` is set. The emulator persists to
+`<workspace>/.adaptive-deploy/platform.db` (a folder git-ignored by its own `.gitignore`), so
+state and platform survive between commands. The same `GraphQLTransport` and `GraphQLPlatform`
+code serves it as a remote control plane: only the httpx transport differs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import httpx
+
+from adaptive_deploy.client.platform import GraphQLPlatform
+from adaptive_deploy.client.transport import GraphQLTransport
+
+DATA_DIR = ".adaptive-deploy"
+DB_NAME = "platform.db"
+# Short, so a quickstart apply visibly waits for ONLINE without being slow.
+ONLINE_DELAY_S = 1.0
+EMBEDDED_URL = "http://embedded.adaptive-deploy.invalid"
+EMBEDDED_KEY_ENV = "embedded platform key"  # named in errors; no user env var is involved
+
+
+def data_dir(workspace_dir: Path) -> Path:
+    """`<workspace>/.adaptive-deploy/`, created with a `.gitignore` that ignores everything."""
+    folder = workspace_dir / DATA_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
+    return folder
+
+
+def notice(workspace_dir: Path) -> str:
+    """The one-line notice the CLI shows when the embedded platform is used."""
+    return (
+        f"Using the embedded local platform (state and platform under "
+        f"{workspace_dir}/{DATA_DIR}/); set platform.base_url or ADAPTIVE_BASE_URL to use a "
+        "real one."
+    )
+
+
+def embedded_platform(
+    workspace_dir: Path,
+    *,
+    timeout_s: float = 30.0,
+    max_retries: int = 5,
+    online_delay_s: float = ONLINE_DELAY_S,
+    seed: str = "default",
+) -> GraphQLPlatform:
+    """A `GraphQLPlatform` served by an in-process emulator persisted under the workspace."""
+    from adaptive_deploy.emulator.app import create_app
+
+    db_path = data_dir(workspace_dir) / DB_NAME
+    # A fresh admin key per process: it only ever travels inside this process.
+    key = "embedded-" + secrets.token_urlsafe(24)
+    app = create_app(db_path, seed=seed, api_keys={key: "admin"}, online_delay_s=online_delay_s)
+    transport = GraphQLTransport(
+        EMBEDDED_URL,
+        key,
+        api_key_env=EMBEDDED_KEY_ENV,
+        timeout_s=timeout_s,
+        max_retries=max_retries,
+        transport=httpx.ASGITransport(app=app),
+        label="the embedded platform",
+    )
+    return GraphQLPlatform(transport, notice=notice(workspace_dir))

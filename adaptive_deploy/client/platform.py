@@ -1,0 +1,388 @@
+"""`GraphQLPlatform`: the `Platform` protocol implemented over the platform's GraphQL API.
+
+Reads are batched: `read_live` fetches models, compute pools, projects with their model services
+and the first page of jobs in ONE request (more only when there are more jobs than a page).
+
+Non-idempotent mutations (addModelsToProject, deployModel, createProject, createJob) go through
+`_send_once`: when the transport reports an unknown outcome (timeout, dropped connection, 502/504
+after sending), the relevant live object is re-read and the mutation is re-sent only if the
+platform shows it was not applied. Idempotent ones (updates, reads) are retried by the transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from adaptive_deploy.client import documents
+from adaptive_deploy.client.responses import (
+    AddModelsOut,
+    JobConnectionOut,
+    JobOut,
+    ModelOut,
+    ModelServiceOut,
+    ProjectOut,
+    ReadLiveOut,
+)
+from adaptive_deploy.client.transport import GraphQLTransport, OutcomeUnknown, Sleep
+from adaptive_deploy.errors import EntityNotFound, PlatformError, PlatformUnavailable
+from adaptive_deploy.live import LiveDeployment, LiveJob, LiveModel, LiveProject, LiveState
+
+log = logging.getLogger("adaptive_deploy.client")
+
+T = TypeVar("T")
+
+JOBS_PAGE_SIZE = 500
+DEFAULT_JOB_GPUS = 1  # JobInput.numGpus is required by the API; the SDK has no default either
+
+
+class GraphQLPlatform:
+    """Talks to one control plane (remote, or the embedded emulator) through `transport`."""
+
+    def __init__(
+        self,
+        transport: GraphQLTransport,
+        *,
+        notice: str | None = None,
+        jobs_page_size: int = JOBS_PAGE_SIZE,
+        sleep: Sleep | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._transport = transport
+        self.notice = notice
+        self._jobs_page_size = jobs_page_size
+        self._sleep = sleep
+        self._on_close = on_close
+
+    def __repr__(self) -> str:
+        return f"GraphQLPlatform({self._transport!r})"
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._transport.request_count
+
+    @request_count.setter
+    def request_count(self, value: int) -> None:
+        self._transport.request_count = value
+
+    async def aclose(self) -> None:
+        """Close connections (and shut down the embedded platform, if any)."""
+        await self._transport.aclose()
+        if self._on_close is not None:
+            await self._on_close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    async def _query(self, name: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self._transport.execute(
+            documents.document(name), variables, operation_name=name
+        )
+
+    async def _mutate(self, name: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """An idempotent mutation: the transport may re-send it."""
+        return await self._transport.execute(
+            documents.document(name), variables, operation_name=name, mutation=True
+        )
+
+    async def _send_once(
+        self,
+        name: str,
+        variables: dict[str, Any],
+        parse: Callable[[dict[str, Any]], T],
+        find: Callable[[], Awaitable[T | None]],
+    ) -> T:
+        """A non-idempotent mutation: on an unknown outcome, `find()` re-reads live state and
+        the mutation is re-sent only when it finds nothing."""
+        attempts = self._transport.max_retries + 1
+        for attempt in range(attempts):
+            try:
+                data = await self._transport.execute(
+                    documents.document(name), variables, operation_name=name,
+                    mutation=True, idempotent=False,
+                )
+            except OutcomeUnknown as exc:
+                log.warning("%s; re-reading live state before deciding to re-send", exc)
+                found = await find()
+                if found is not None:
+                    log.info("%s had been applied; not re-sending", name)
+                    return found
+                if attempt + 1 < attempts:
+                    delay = random.random() * min(8.0, 0.25 * 2.0**attempt)
+                    await (self._sleep or asyncio.sleep)(delay)
+                continue
+            return parse(data)
+        raise PlatformUnavailable(
+            f"{name}: the outcome stayed unknown after {attempts} attempts and live state "
+            "shows it was not applied"
+        )
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def read_live(self, projects: Iterable[str] | None = None) -> LiveState:
+        """The whole live state in one request (plus one per extra page of jobs). With
+        `projects`, deployments and jobs are limited to those projects; models and pools are
+        always complete because the rules need them."""
+        data = await self._query("ReadLive", {"jobsPage": {"first": self._jobs_page_size}})
+        out = ReadLiveOut.model_validate(data)
+        jobs = list(out.jobs.nodes)
+        page = out.jobs.page_info
+        while page.has_next_page and page.end_cursor:
+            more = await self._list_jobs({"first": self._jobs_page_size, "after": page.end_cursor})
+            jobs.extend(more.nodes)
+            page = more.page_info
+
+        wanted = set(projects) if projects is not None else None
+        state = LiveState()
+        state.models = {m.key: m.to_live() for m in out.models}
+        pool_keys: dict[str, str] = {}
+        for pool in out.compute_pools:
+            state.compute_pools[pool.key] = pool.to_live()
+            pool_keys[pool.id] = pool.key
+            pool_keys[pool.key] = pool.key
+        for project in out.projects:
+            if wanted is not None and project.key not in wanted:
+                continue
+            state.projects[project.key] = project.to_live()
+            for service in project.model_services:
+                if service.deleted:
+                    continue
+                dep = service.to_live(project.key, pool_keys)
+                state.deployments[(project.key, dep.model)] = dep
+        # Oldest first, so the newest job of a name wins.
+        for job in sorted(jobs, key=lambda j: j.created_at or 0):
+            live = job.to_live()
+            if wanted is not None and live.project not in wanted:
+                continue
+            state.jobs[live.name] = live
+        return state
+
+    async def _list_jobs(
+        self, page: dict[str, Any], filter: dict[str, Any] | None = None
+    ) -> JobConnectionOut:
+        data = await self._query("ListJobs", {"page": page, "filter": filter})
+        return JobConnectionOut.model_validate(data.get("jobs") or {})
+
+    async def _jobs_named(self, name: str) -> list[JobOut]:
+        jobs: list[JobOut] = []
+        page: dict[str, Any] = {"first": self._jobs_page_size}
+        while True:
+            conn = await self._list_jobs(page, {"name": name})
+            jobs.extend(j for j in conn.nodes if j.name == name)
+            if not (conn.page_info.has_next_page and conn.page_info.end_cursor):
+                return jobs
+            page = {"first": self._jobs_page_size, "after": conn.page_info.end_cursor}
+
+    async def whoami(self) -> dict[str, Any]:
+        """{"name", "email", "role", "permissions"}: role is the first team role's key."""
+        data = await self._query("Me")
+        me = data.get("me") or {}
+        roles = [
+            (t.get("role") or {}).get("key") for t in me.get("teams") or [] if isinstance(t, dict)
+        ]
+        return {
+            "name": me.get("name"),
+            "email": me.get("email"),
+            "role": next((r for r in roles if r), None),
+            "permissions": list(data.get("permissions") or []),
+        }
+
+    async def get_deployment(self, project: str, model: str) -> LiveDeployment | None:
+        """One deployment (cheap: used to poll status), or None when it does not exist."""
+        try:
+            data = await self._query("DescribeModelService", {"project": project, "model": model})
+        except EntityNotFound:
+            return None
+        proj = data.get("project")
+        if not proj or not proj.get("modelService"):
+            return None
+        service = ModelServiceOut.model_validate(proj["modelService"])
+        if service.deleted:
+            return None
+        return service.to_live(project, {})
+
+    async def _get_project(self, key: str) -> LiveProject | None:
+        try:
+            data = await self._query("DescribeProject", {"input": key})
+        except EntityNotFound:
+            return None
+        proj = data.get("project")
+        return ProjectOut.model_validate(proj).to_live() if proj else None
+
+    async def get_job(self, job_id: str) -> LiveJob:
+        """A job by id; EntityNotFound when the platform does not know it."""
+        data = await self._query("DescribeJob", {"id": job_id})
+        if not data.get("job"):
+            raise EntityNotFound(f"EntityNotFound: job {job_id}")
+        return JobOut.model_validate(data["job"]).to_live()
+
+    # -- models ----------------------------------------------------------------------------
+
+    async def update_model_compute_config(
+        self, model: str, *, tp: int | None = None, kv_cache_len: int | None = None,
+        max_seq_len: int | None = None,
+    ) -> LiveModel:
+        """updateModelComputeConfig with only the given fields."""
+        config = _camel({"tp": tp, "kv_cache_len": kv_cache_len, "max_seq_len": max_seq_len})
+        data = await self._mutate("UpdateModelComputeConfig", {"idOrKey": model, "input": config})
+        return ModelOut.model_validate(data["updateModelComputeConfig"]).to_live()
+
+    # -- projects --------------------------------------------------------------------------
+
+    async def create_project(
+        self, key: str, *, name: str, description: str | None = None
+    ) -> LiveProject:
+        """createProject; on an unknown outcome, re-sent only if the project is absent."""
+        project_input = _camel({"key": key, "name": name, "description": description})
+        return await self._send_once(
+            "CreateProject", {"input": project_input},
+            lambda d: ProjectOut.model_validate(d["createProject"]).to_live(),
+            lambda: self._get_project(key),
+        )
+
+    async def update_project(
+        self, key: str, *, name: str | None = None, description: str | None = None,
+        is_archived: bool | None = None,
+    ) -> LiveProject:
+        """updateProject with only the given fields (is_archived=True is how delete works)."""
+        update = _camel({"name": name, "description": description, "is_archived": is_archived})
+        data = await self._mutate("UpdateProject", {"idOrKey": key, "input": update})
+        return ProjectOut.model_validate(data["updateProject"]).to_live()
+
+    # -- deployments -----------------------------------------------------------------------
+
+    async def deploy(
+        self, project: str, model: str, *, compute_pools: list[str],
+        max_ttft_ms: int | None = None, num_draft_steps: int | None = None,
+        is_default: bool | None = None, desired_online: bool | None = None,
+    ) -> LiveDeployment:
+        """addModelsToProject (unless attached) + deployModel (+ updateModelService for
+        is_default / desired_online when they differ from what deployModel left)."""
+        await self._attach(project, model)
+        deploy_input: dict[str, Any] = {
+            "project": project,
+            "model": model,
+            "placement": _placement(compute_pools, max_ttft_ms),
+        }
+        if num_draft_steps is not None:
+            deploy_input["speculativeDecoding"] = {"numDraftSteps": num_draft_steps}
+
+        async def find_deployed() -> LiveDeployment | None:
+            current = await self.get_deployment(project, model)
+            if current is not None and set(current.compute_pools) == set(compute_pools):
+                return current
+            return None
+
+        deployment = await self._send_once(
+            "DeployModel", {"input": deploy_input},
+            lambda d: ModelServiceOut.model_validate(d["deployModel"]["modelService"]).to_live(
+                project, {}
+            ),
+            find_deployed,
+        )
+        flags: dict[str, Any] = {}
+        if is_default is not None and is_default != deployment.is_default:
+            flags["is_default"] = is_default
+        if desired_online is not None and desired_online != deployment.desired_online:
+            flags["desired_online"] = desired_online
+        if flags:
+            deployment = await self.update_deployment(project, model, **flags)
+        return deployment
+
+    async def _attach(self, project: str, model: str) -> None:
+        async def find_attached() -> bool | None:
+            return True if await self.get_deployment(project, model) is not None else None
+
+        def check(data: dict[str, Any]) -> bool:
+            out = AddModelsOut.model_validate(data["addModelsToProject"])
+            # "already attached" is what we wanted; anything else is a real refusal.
+            problems = [f for f in out.failures if "already" not in f.reason.lower()]
+            if problems:
+                reasons = "; ".join(f"{f.model}: {f.reason}" for f in problems)
+                raise PlatformError(f"addModelsToProject to {project} failed: {reasons}")
+            return True
+
+        await self._send_once(
+            "AddModelsToProject", {"input": {"project": project, "models": [model]}},
+            check, find_attached,
+        )
+
+    async def update_deployment(
+        self, project: str, model: str, *, compute_pools: list[str] | None = None,
+        max_ttft_ms: int | None = None, num_draft_steps: int | None = None,
+        is_default: bool | None = None, desired_online: bool | None = None,
+    ) -> LiveDeployment:
+        """updateModelService with only the given fields. The platform wants the pool list
+        whenever max_ttft_ms is sent, so the current pools are read when not given."""
+        service_input: dict[str, Any] = {"project": project, "modelService": model}
+        if max_ttft_ms is not None and compute_pools is None:
+            current = await self.get_deployment(project, model)
+            if current is None:
+                raise EntityNotFound(f"EntityNotFound: model service {model} in project {project}")
+            compute_pools = current.compute_pools
+        if compute_pools is not None:
+            service_input["placement"] = _placement(compute_pools, max_ttft_ms)
+        if num_draft_steps is not None:
+            service_input["speculativeDecoding"] = {"numDraftSteps": num_draft_steps}
+        service_input.update(_camel({"is_default": is_default, "desired_online": desired_online}))
+        data = await self._mutate("UpdateModel", {"input": service_input})
+        return ModelServiceOut.model_validate(data["updateModelService"]).to_live(project, {})
+
+    async def remove_deployment(self, project: str, model: str) -> None:
+        """removeModelFromProject; no error if it (or its project) is already gone."""
+        try:
+            await self._mutate(
+                "RemoveModelFromProject", {"input": {"project": project, "model": model}}
+            )
+        except EntityNotFound:
+            return
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def create_job(
+        self, *, name: str, recipe: str, project: str, args: dict[str, Any],
+        num_gpus: int | None = None, compute_pool: str | None = None,
+    ) -> LiveJob:
+        """createJob. The jobs of that name are listed first, so that after an unknown outcome
+        a job that did not exist before is recognised as ours instead of starting a second."""
+        before = {j.id for j in await self._jobs_named(name)}
+        job_input: dict[str, Any] = {
+            "recipe": recipe, "project": project, "args": args, "name": name,
+            "numGpus": num_gpus if num_gpus is not None else DEFAULT_JOB_GPUS,
+        }
+        if compute_pool is not None:
+            job_input["computePool"] = compute_pool
+
+        async def find_new() -> LiveJob | None:
+            new = [j for j in await self._jobs_named(name) if j.id not in before]
+            if not new:
+                return None
+            return max(new, key=lambda j: j.created_at or 0).to_live()
+
+        return await self._send_once(
+            "CreateJob", {"input": job_input},
+            lambda d: JobOut.model_validate(d["createJob"]).to_live(),
+            find_new,
+        )
+
+
+def _placement(compute_pools: list[str], max_ttft_ms: int | None) -> dict[str, Any]:
+    # Platform rule: the pool list always travels with maxTtftMs.
+    placement: dict[str, Any] = {"computePools": list(compute_pools)}
+    if max_ttft_ms is not None:
+        placement["maxTtftMs"] = max_ttft_ms
+    return placement
+
+
+def _camel(fields: dict[str, Any]) -> dict[str, Any]:
+    """snake_case → camelCase, leaving out unset (None) fields: inputs are sent exclude_unset."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        head, *rest = name.split("_")
+        out[head + "".join(p.title() for p in rest)] = value
+    return out
