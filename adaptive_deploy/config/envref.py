@@ -1,0 +1,84 @@
+"""`${env:NAME}` templates: where they may appear, finding them, resolving them.
+
+Values taken from the environment are sensitive: the configuration, its digest, state and plans
+keep the template text, never the resolved value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from adaptive_deploy.config import codes
+from adaptive_deploy.diagnostics import Severity, YamlPath, error
+from adaptive_deploy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from adaptive_deploy.config.sourcemap import SourceMap
+
+TEMPLATE_RE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+# Anything that opens like a template; used to catch typos such as ${ENV:X} or ${env:x-y}.
+_OPENING_RE = re.compile(r"\$\{")
+
+
+def is_template(value: Any) -> bool:
+    """True when `value` is a string holding at least one well-formed `${env:NAME}`."""
+    return isinstance(value, str) and TEMPLATE_RE.search(value) is not None
+
+
+def is_allowed_path(path: YamlPath) -> bool:
+    """Templates are allowed in `platform.base_url` and anywhere under `jobs.<name>.args`."""
+    if tuple(path) == ("platform", "base_url"):
+        return True
+    return len(path) >= 3 and path[0] == "jobs" and path[2] == "args"
+
+
+def malformed(value: str) -> bool:
+    """True when `value` contains a `${` that is not a well-formed `${env:NAME}`."""
+    return len(_OPENING_RE.findall(value)) != len(TEMPLATE_RE.findall(value))
+
+
+def iter_strings(value: Any, path: YamlPath = ()) -> Iterator[tuple[YamlPath, str]]:
+    """Every string leaf under `value` with its YAML path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from iter_strings(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from iter_strings(v, (*path, i))
+
+
+def template_paths(raw: Any) -> list[YamlPath]:
+    """Paths of every string holding a `${env:NAME}` template, in document order."""
+    return [p for p, s in iter_strings(raw) if "${" in s and is_template(s)]
+
+
+def resolve(
+    value: Any,
+    env: Mapping[str, str],
+    *,
+    path: YamlPath = (),
+    source: SourceMap | None = None,
+) -> Any:
+    """Return `value` with every `${env:NAME}` replaced from `env` (recursing into lists and
+    mappings). A variable missing from `env` raises ConfigError with a located diagnostic when
+    `source` is given. The result is sensitive: never log or persist it.
+    """
+    if isinstance(value, dict):
+        return {k: resolve(v, env, path=(*path, k), source=source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, env, path=(*path, i), source=source) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    missing = [m.group(1) for m in TEMPLATE_RE.finditer(value) if m.group(1) not in env]
+    if missing:
+        msg = f"environment variable {missing[0]} is not set (referenced as ${{env:{missing[0]}}})"
+        if source is not None:
+            diag = source.diagnostic(Severity.ERROR, codes.ENV_VAR_UNSET, msg, path, value=True)
+        else:
+            diag = error(codes.ENV_VAR_UNSET, msg, path=tuple(path))
+        raise ConfigError(msg, [diag])
+    return TEMPLATE_RE.sub(lambda m: env[m.group(1)], value)

@@ -1,0 +1,758 @@
+"""Stage 1 of validation: read a workspace's YAML files into one merged, located configuration.
+
+`load_config` never raises for bad input: every problem becomes a located Diagnostic, and
+`LoadedConfig.workspace` is None when any error was found. Order of checks, each with its own
+stable code (config/codes.py):
+
+1. files: existence, size (> 10 MB is refused unparsed), binary content, UTF-8;
+2. YAML: parsed to nodes (libyaml when available), then built into plain data by our own
+   builder, which records file/line/column of every key and value, refuses duplicate keys,
+   custom tags and alias bombs (expansion is counted, never unbounded);
+3. merge: top-level sections merge across files, a section entry or a scalar key defined in two
+   files is an error naming both places;
+4. `${env:NAME}` placement and literal secrets;
+5. JSON Schema (the committed schema file), errors mapped to positions with stable codes;
+6. the pydantic `Workspace` (for the few checks JSON Schema cannot express).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from adaptive_deploy.config import codes, envref
+from adaptive_deploy.config.sourcemap import Location, SourceMap
+from adaptive_deploy.diagnostics import (
+    Diagnostic,
+    Severity,
+    YamlPath,
+    format_path,
+    has_errors,
+    sorted_diagnostics,
+)
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
+    from adaptive_deploy.config.models import Workspace
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+# A legitimate config reuses anchors a few thousand times at most; a billion-laughs document
+# needs millions of expansions. Counted in nodes built through an alias.
+MAX_ALIAS_EXPANSION = 100_000
+MAX_DEPTH = 64
+YAML_SUFFIXES = (".yaml", ".yml")
+STATE_DIR = ".adaptive-deploy"
+
+# Top-level keys whose entries merge across files; every other top-level key may appear once.
+MERGED_SECTIONS = ("compute_pools", "models", "projects", "jobs")
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+_constructor = yaml.constructor.SafeConstructor()
+
+
+@dataclass
+class LoadedConfig:
+    """The result of stage 1 (see docs/DESIGN.md).
+
+    `raw` is the merged configuration with `${env:NAME}` templates unresolved; `workspace` is
+    None when `diagnostics` holds an error; `digest` is the sha256 of canonical JSON of `raw`.
+    """
+
+    directory: Path
+    files: list[Path] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+    workspace: Workspace | None = None
+    source: SourceMap = field(default_factory=SourceMap)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    digest: str = ""
+
+    @property
+    def valid(self) -> bool:
+        """True when stage 1 found no error (warnings allowed)."""
+        return not has_errors(self.diagnostics)
+
+    def sensitive_paths(self) -> list[YamlPath]:
+        """YAML paths whose values hold `${env:NAME}` templates (sensitive once resolved)."""
+        return envref.template_paths(self.raw)
+
+
+def config_digest(raw: Any) -> str:
+    """sha256 (hex) over canonical JSON of `raw`: sorted keys, no whitespace, UTF-8."""
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_config(directory: str | Path) -> LoadedConfig:
+    """Load, merge and validate (stage 1) the workspace at `directory` (or one YAML file).
+
+    Never raises for bad input; problems are in `.diagnostics`, sorted by file and line.
+    """
+    target = Path(directory)
+    loaded = LoadedConfig(directory=target if target.is_dir() else target.parent)
+    diags: list[Diagnostic] = []
+    files = _collect_files(target, diags)
+    loaded.files = files
+    if files:
+        loaded.source.default_file = str(files[0])
+        loaded.source.add((), Location(str(files[0]), 1, 1))
+
+    documents: list[tuple[Path, dict[str, Any], SourceMap]] = []
+    for path in files:
+        doc = _load_file(path, diags)
+        if doc is not None:
+            documents.append((path, doc[0], doc[1]))
+
+    loaded.raw = _merge(documents, loaded.source, diags)
+    loaded.digest = config_digest(loaded.raw)
+    if files and not has_errors(diags):
+        diags.extend(_check_env_refs_and_secrets(loaded.raw, loaded.source))
+        diags.extend(_check_schema(loaded.raw, loaded.source, skip=_paths_of(diags)))
+        if not has_errors(diags):
+            workspace, model_diags = _build_workspace(loaded.raw, loaded.source)
+            diags.extend(model_diags)
+            loaded.workspace = workspace if not has_errors(diags) else None
+    loaded.diagnostics = sorted_diagnostics(diags)
+    return loaded
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _collect_files(target: Path, diags: list[Diagnostic]) -> list[Path]:
+    if target.is_file():
+        return [target]
+    if not target.exists():
+        diags.append(_err(codes.PATH_NOT_FOUND, f"no such file or directory: {target}", str(target)))
+        return []
+    try:
+        entries = sorted(os.scandir(target), key=lambda e: e.name)
+    except OSError as exc:
+        diags.append(_err(codes.PATH_NOT_FOUND, f"cannot read directory: {exc.strerror}", str(target)))
+        return []
+    files = [
+        target / e.name
+        for e in entries
+        if e.name.endswith(YAML_SUFFIXES) and e.name != STATE_DIR and e.is_file()
+    ]
+    if not files:
+        diags.append(
+            _err(
+                codes.NO_YAML_FILES,
+                f"no configuration found: directory {target} holds no *.yaml or *.yml file",
+                str(target),
+            )
+        )
+    return files
+
+
+def _load_file(path: Path, diags: list[Diagnostic]) -> tuple[dict[str, Any], SourceMap] | None:
+    """Read, parse and build one file; None (with diagnostics) when it cannot be used."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            diags.append(
+                _err(
+                    codes.FILE_TOO_LARGE,
+                    f"file is {size / 1024 / 1024:.1f} MB; configuration files are limited to "
+                    f"{MAX_FILE_BYTES // 1024 // 1024} MB and this one was not parsed",
+                    name, 1, 1,
+                )
+            )
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        diags.append(_err(codes.PATH_NOT_FOUND, f"cannot read file: {exc.strerror}", name, 1, 1))
+        return None
+
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line, col = _line_col(data, nul)
+        diags.append(
+            _err(codes.BINARY_FILE, "binary file: contains a NUL byte; expected UTF-8 YAML text",
+                 name, line, col)
+        )
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line, col = _line_col(data, offset)
+        diags.append(
+            _err(codes.BINARY_FILE, f"not valid UTF-8 (byte 0x{data[offset]:02x}); expected UTF-8 "
+                 "YAML text", name, line, col)
+        )
+        return None
+
+    node = _parse(text, name, diags)
+    if node is None:
+        return None
+    if not isinstance(node, yaml.MappingNode):
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+        if isinstance(node, yaml.ScalarNode) and node.tag == _NULL and node.value in ("", "~", "null"):
+            # An empty file (or one holding only comments) contributes nothing.
+            return {}, SourceMap()
+        diags.append(
+            _err(codes.TOP_LEVEL_NOT_MAPPING,
+                 f"the top level of a configuration file must be a mapping (key: value), not {kind}",
+                 name, line, col)
+        )
+        return None
+    source = SourceMap()
+    builder = _Builder(name, source, diags)
+    value = builder.build(node, ())
+    if builder.failed:
+        return None
+    assert isinstance(value, dict)
+    return value, source
+
+
+def _parse(text: str, name: str, diags: list[Diagnostic]) -> yaml.Node | None:
+    try:
+        node: yaml.Node | None = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        col = mark.column + 1 if mark else 1
+        tab = _tab_in_indentation(text, line)
+        if tab is not None:
+            diags.append(
+                _err(codes.TAB_INDENTATION,
+                     "tab character used for indentation; YAML indents with spaces only",
+                     name, tab[0], tab[1])
+            )
+            return None
+        problem = exc.problem or "invalid YAML"
+        context = f" {exc.context}" if exc.context else ""
+        if "expected a single document" in str(exc):
+            diags.append(_err(codes.UNSUPPORTED_YAML,
+                              "a configuration file holds one YAML document; found a second '---'",
+                              name, line, col))
+            return None
+        diags.append(_err(codes.YAML_SYNTAX, f"YAML syntax error: {problem}{context}".rstrip(),
+                          name, line, col))
+        return None
+    except yaml.YAMLError as exc:
+        diags.append(_err(codes.YAML_SYNTAX, f"YAML error: {exc}", name, 1, 1))
+        return None
+    except RecursionError:
+        diags.append(_err(codes.UNSUPPORTED_YAML, "YAML nesting is too deep", name, 1, 1))
+        return None
+    if node is None:
+        return yaml.ScalarNode(_NULL, "")
+    return node
+
+
+_TAB_RE = re.compile(r"^[ ]*\t", re.MULTILINE)
+
+
+def _tab_in_indentation(text: str, error_line: int) -> tuple[int, int] | None:
+    """(line, column) of the first tab in leading whitespace at or before `error_line`."""
+    for m in _TAB_RE.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        if line > error_line:
+            return None
+        return line, m.end() - m.start()
+    return None
+
+
+def _line_col(data: bytes, offset: int) -> tuple[int, int]:
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+# --------------------------------------------------------------------------- YAML → data
+
+
+class _Builder:
+    """Builds plain data from a composed YAML node tree, recording every position.
+
+    PyYAML's own constructor keeps the last of two duplicate keys silently and expands aliases
+    without bound; this one reports duplicates and counts alias expansion.
+    """
+
+    def __init__(self, file: str, source: SourceMap, diags: list[Diagnostic]) -> None:
+        self.file = file
+        self.source = source
+        self.diags = diags
+        self.failed = False
+        self.seen: set[int] = set()
+        self.active: set[int] = set()
+        self.expanded = 0
+
+    def loc(self, node: yaml.Node) -> Location:
+        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def fail(self, code: str, message: str, node: yaml.Node, path: YamlPath) -> None:
+        loc = self.loc(node)
+        self.diags.append(
+            Diagnostic(Severity.ERROR, code, message, loc.file, loc.line, loc.column, path)
+        )
+        self.failed = True
+
+    def build(self, node: yaml.Node, path: YamlPath, aliased: bool = False) -> Any:
+        if self.failed:
+            return None
+        if len(path) > MAX_DEPTH:
+            self.fail(codes.UNSUPPORTED_YAML, f"nesting deeper than {MAX_DEPTH} levels", node, path)
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            if aliased:
+                self._count_expansion(node, path)
+            return self.scalar(node, path)
+        key = id(node)
+        if key in self.active:
+            self.fail(codes.ALIAS_LIMIT, "recursive YAML alias: a node contains itself", node, path)
+            return None
+        # A collection node reached a second time can only be an alias; count what it expands to.
+        aliased = aliased or key in self.seen
+        if aliased:
+            self._count_expansion(node, path)
+            if self.failed:
+                return None
+        self.seen.add(key)
+        self.active.add(key)
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, path, aliased)
+            assert isinstance(node, yaml.SequenceNode)
+            if node.tag != _SEQ:
+                self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {node.tag}", node, path)
+                return None
+            out = []
+            for i, item in enumerate(node.value):
+                self.source.add((*path, i), self.loc(item))
+                out.append(self.build(item, (*path, i), aliased))
+            return out
+        finally:
+            self.active.discard(key)
+
+    def _count_expansion(self, node: yaml.Node, path: YamlPath) -> None:
+        self.expanded += 1
+        if self.expanded > MAX_ALIAS_EXPANSION and not self.failed:
+            self.fail(
+                codes.ALIAS_LIMIT,
+                f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes (alias bomb?); "
+                "refusing to expand further",
+                node, path,
+            )
+
+    def mapping(self, node: yaml.MappingNode, path: YamlPath, aliased: bool) -> dict[str, Any]:
+        if node.tag != _MAP:
+            self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {node.tag}", node, path)
+            return {}
+        out: dict[str, Any] = {}
+        first: dict[str, yaml.Node] = {}
+        merged: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _MERGE:
+                merged.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(codes.UNSUPPORTED_YAML, "mapping keys must be plain strings",
+                          key_node, path)
+                return out
+            # Keys are names: take their text even when YAML would read them as numbers or
+            # booleans (a model key such as `8b` or `on` stays a string).
+            key = key_node.value
+            child = (*path, key)
+            if key in first:
+                prev = first[key].start_mark
+                self.fail(
+                    codes.DUPLICATE_KEY,
+                    f"duplicate key '{key}': already defined at line {prev.line + 1}, "
+                    f"column {prev.column + 1}",
+                    key_node, child,
+                )
+                continue
+            first[key] = key_node
+            self.source.add(child, self.loc(value_node), self.loc(key_node))
+            out[key] = self.build(value_node, child, aliased)
+        # YAML merge keys (`<<: *defaults`): explicit keys win over merged ones.
+        for merge_node in merged:
+            sources = merge_node.value if isinstance(merge_node, yaml.SequenceNode) else [merge_node]
+            for src in sources:
+                if not isinstance(src, yaml.MappingNode):
+                    self.fail(codes.UNSUPPORTED_YAML, "'<<' merges only mappings", src, path)
+                    return out
+                value = self.build(src, path, True)
+                if isinstance(value, dict):
+                    for k, v in value.items():
+                        out.setdefault(k, v)
+        return out
+
+    def scalar(self, node: yaml.ScalarNode, path: YamlPath) -> Any:
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag in (_INT, _FLOAT, _BOOL, _NULL):
+            return _constructor.yaml_constructors[tag](_constructor, node)
+        if tag == _TIMESTAMP:
+            # Dates stay text: the configuration is JSON data (schema, digest, plan files).
+            return node.value
+        self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {tag}", node, path)
+        return None
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def _merge(
+    documents: list[tuple[Path, dict[str, Any], SourceMap]],
+    source: SourceMap,
+    diags: list[Diagnostic],
+) -> dict[str, Any]:
+    """Merge per-file data: sections by entry, other top-level keys at most once."""
+    raw: dict[str, Any] = {}
+    for _path, doc, fmap in documents:
+        # Subtrees of this file that lose to an earlier file: their positions are not copied.
+        rejected: set[YamlPath] = set()
+        # Paths kept at their first file's position (a section key seen again).
+        keep_first: set[YamlPath] = set()
+        for key, value in doc.items():
+            top: YamlPath = (key,)
+            if key not in raw:
+                raw[key] = value
+                continue
+            if key in MERGED_SECTIONS and isinstance(raw[key], dict) and isinstance(value, dict):
+                for entry, entry_value in value.items():
+                    sub = (key, entry)
+                    if entry in raw[key]:
+                        diags.append(_duplicate_across(sub, source.keys.get(sub), fmap.keys.get(sub)))
+                        rejected.add(sub)
+                    else:
+                        raw[key][entry] = entry_value
+                keep_first.add(top)
+                continue
+            diags.append(_duplicate_across(top, source.keys.get(top), fmap.keys.get(top)))
+            rejected.add(top)
+
+        def accepted(p: YamlPath, rejected: set[YamlPath] = rejected,
+                     keep_first: set[YamlPath] = keep_first) -> bool:
+            return p not in keep_first and p[:1] not in rejected and p[:2] not in rejected
+
+        for p, loc in fmap.values.items():
+            if accepted(p):
+                source.values[p] = loc
+        for p, loc in fmap.keys.items():
+            if accepted(p):
+                source.keys[p] = loc
+    return raw
+
+
+def _duplicate_across(path: YamlPath, first: Location | None, second: Location | None) -> Diagnostic:
+    where = f"{first.file}:{first.line}:{first.column}" if first else "another file"
+    here = second or first
+    what = format_path(path)
+    return Diagnostic(
+        Severity.ERROR, codes.DUPLICATE_ACROSS_FILES,
+        f"'{what}' is defined in two files: first at {where}, again here; "
+        "define it in one file only",
+        here.file if here else None, here.line if here else None,
+        here.column if here else None, path,
+    )
+
+
+# --------------------------------------------------------------------------- env refs, secrets
+
+# Key names that hold credentials; `_env` suffixed keys name variables and are checked apart.
+_SECRET_KEY_RE = re.compile(
+    r"(^|[_-])(api[_-]?key|apikey|token|access[_-]?key|secret|password|passwd|credentials?)$",
+    re.IGNORECASE,
+)
+_SECRET_PREFIXES = ("sk-", "sk_", "pk_", "rk_", "ghp_", "gho_", "github_pat_", "glpat-", "xoxb-",
+                    "xoxp-", "AKIA", "eyJ", "hf_", "Bearer ")
+_UPPER_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def looks_like_secret(value: str) -> bool:
+    """Heuristic: does `value` look like a credential rather than an environment variable name?"""
+    if value.startswith(_SECRET_PREFIXES):
+        return True
+    if _UPPER_ENV_NAME.match(value):
+        return False
+    if len(value) >= 16 and not _ENV_NAME.match(value):
+        return True  # punctuation such as - . / + = in a long string: a token, not a name
+    if len(value) >= 20:
+        digits = sum(c.isdigit() for c in value)
+        has_lower = any(c.islower() for c in value)
+        has_upper = any(c.isupper() for c in value)
+        if digits >= 3 and (has_lower or has_upper) and "_" not in value:
+            return True
+        if has_lower and has_upper and digits >= 1:
+            return True
+    return False
+
+
+def _check_env_refs_and_secrets(raw: dict[str, Any], source: SourceMap) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    for path, text in envref.iter_strings(raw):
+        if "${" in text:
+            if envref.malformed(text):
+                diags.append(source.diagnostic(
+                    Severity.ERROR, codes.ENV_REF_MALFORMED,
+                    "malformed environment reference: write ${env:NAME} with NAME a variable name "
+                    "(letters, digits, underscore)", path, value=True))
+            elif not envref.is_allowed_path(path):
+                diags.append(source.diagnostic(
+                    Severity.ERROR, codes.ENV_REF_NOT_ALLOWED,
+                    "${env:NAME} is only allowed in platform.base_url and in job args",
+                    path, value=True))
+        key = path[-1] if path else ""
+        if (
+            isinstance(key, str)
+            and _SECRET_KEY_RE.search(key)
+            and text.strip()
+            and not envref.is_template(text)
+        ):
+            diags.append(source.diagnostic(
+                Severity.ERROR, codes.LITERAL_SECRET,
+                f"'{key}' holds a literal secret; put it in an environment variable and reference "
+                "it as ${env:NAME} (allowed in job args), so it never lands in git, state or plans",
+                path, value=True))
+
+    platform = raw.get("platform")
+    if isinstance(platform, dict):
+        key_env = platform.get("api_key_env")
+        if isinstance(key_env, str):
+            path = ("platform", "api_key_env")
+            if looks_like_secret(key_env):
+                diags.append(source.diagnostic(
+                    Severity.ERROR, codes.LITERAL_API_KEY,
+                    "platform.api_key_env looks like a literal API key; put the key in an "
+                    "environment variable (e.g. export ADAPTIVE_API_KEY=...) and write its NAME "
+                    "here: api_key_env: ADAPTIVE_API_KEY", path, value=True))
+            elif not _ENV_NAME.match(key_env):
+                diags.append(source.diagnostic(
+                    Severity.ERROR, codes.LITERAL_API_KEY,
+                    "platform.api_key_env must be the NAME of an environment variable "
+                    "(letters, digits, underscore; e.g. ADAPTIVE_API_KEY)", path, value=True))
+    return diags
+
+
+# --------------------------------------------------------------------------- JSON Schema
+
+_JSON_TYPES = {
+    dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
+    float: "number", type(None): "null",
+}
+_RANGE_WORDS = {
+    "minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<",
+}
+# Paths whose values are never echoed in messages: they name credentials.
+_QUIET_PREFIXES = ("platform", "state")
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _paths_of(diags: Iterable[Diagnostic]) -> set[YamlPath]:
+    return {d.path for d in diags}
+
+
+def _show(value: Any, path: YamlPath) -> str:
+    if path[:1] and path[0] in _QUIET_PREFIXES and isinstance(value, str):
+        return "the given string"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_schema(raw: dict[str, Any], source: SourceMap, skip: set[YamlPath]) -> list[Diagnostic]:
+    from adaptive_deploy.config.schema import validator
+
+    out: list[Diagnostic] = []
+    seen: set[tuple[str, YamlPath]] = set()
+    for err in validator().iter_errors(raw):
+        for d in _map_schema_error(err, source):
+            if d.path in skip or (d.code, d.path) in seen:
+                continue
+            seen.add((d.code, d.path))
+            out.append(d)
+    return out
+
+
+def _map_schema_error(err: ValidationError, source: SourceMap) -> Iterator[Diagnostic]:
+    path: YamlPath = tuple(err.absolute_path)
+    kind = err.validator
+    inst: Any = err.instance
+    value_of: Any = err.validator_value
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    where = format_path(path) or "the top level"
+
+    def diag(code: str, message: str, at: YamlPath = path, value: bool = True) -> Diagnostic:
+        return source.diagnostic(Severity.ERROR, code, message, at, value=value)
+
+    if inst is None and kind not in ("required", "additionalProperties"):
+        yield diag(codes.EXPLICIT_NULL,
+                   f"'{where}' is null; leave the key out to leave the field unmanaged")
+    elif kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extras = [k for k in inst if k not in schema.get("properties", {})]
+        for extra in extras:
+            hint = difflib.get_close_matches(str(extra), allowed, n=1, cutoff=0.6)
+            msg = f"unknown key '{extra}'"
+            if hint:
+                msg += f"; did you mean '{hint[0]}'?"
+            elif allowed:
+                msg += f" (allowed: {', '.join(allowed)})"
+            yield diag(codes.UNKNOWN_KEY, msg, (*path, extra), value=False)
+    elif kind == "required":
+        for name in value_of:
+            if isinstance(inst, dict) and name not in inst:
+                yield diag(codes.MISSING_REQUIRED, f"missing required key '{name}' in {where}",
+                           value=False)
+    elif kind == "type":
+        expected = err.validator_value
+        expected_text = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        yield diag(codes.WRONG_TYPE,
+                   f"'{where}' must be {_article(expected_text)}, got {_json_type(inst)} "
+                   f"{_show(inst, path)}")
+    elif kind in _RANGE_WORDS:
+        yield diag(codes.OUT_OF_RANGE,
+                   f"'{where}' must be {_RANGE_WORDS[kind]} {err.validator_value}, got {_show(inst, path)}")
+    elif kind in ("minItems", "maxItems", "minLength", "maxLength", "minProperties",
+                  "maxProperties"):
+        bound = "at least" if kind.startswith("min") else "at most"
+        unit = "items" if "Items" in kind else "characters" if "Length" in kind else "keys"
+        yield diag(codes.OUT_OF_RANGE,
+                   f"'{where}' must have {bound} {err.validator_value} {unit}")
+    elif kind == "pattern":
+        yield diag(codes.PATTERN_MISMATCH,
+                   f"'{where}' {_show(inst, path)} does not match the pattern "
+                   f"{err.validator_value}")
+    elif kind in ("enum", "const"):
+        allowed_values = value_of if kind == "enum" else [value_of]
+        if path == ("version",):
+            yield diag(codes.UNSUPPORTED_VERSION,
+                       f"unsupported configuration version {_show(inst, path)}; this tool reads "
+                       "version: 1")
+        else:
+            shown = ", ".join(json.dumps(v) for v in allowed_values)
+            yield diag(codes.NOT_ALLOWED_VALUE,
+                       f"'{where}' is {_show(inst, path)}; allowed: {shown}")
+    elif kind in ("anyOf", "oneOf"):
+        yield from _map_alternatives(err, source, path, where)
+    else:
+        yield diag(codes.SCHEMA_VIOLATION, f"'{where}': {err.message}")
+
+
+def _map_alternatives(
+    err: ValidationError, source: SourceMap, path: YamlPath, where: str
+) -> Iterator[Diagnostic]:
+    """anyOf (e.g. architecture: name or inline mapping): report the branch of the right type."""
+    inst_type = _json_type(err.instance)
+    branches: dict[int, list[ValidationError]] = {}
+    for sub in err.context or []:
+        branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+    types: list[str] = []
+    options: Any = err.validator_value
+    for index, option in enumerate(options):
+        option_type = option.get("type") if isinstance(option, dict) else None
+        if option_type is None and isinstance(option, dict) and "$ref" in option:
+            option_type = "object"
+        if option_type:
+            types.append(str(option_type))
+        matches = option_type == inst_type or (option_type == "number" and inst_type == "integer")
+        if matches and index in branches:
+            for sub in branches[index]:
+                yield from _map_schema_error(sub, source)
+            return
+    expected = " or ".join(types) if types else "a different value"
+    yield source.diagnostic(
+        Severity.ERROR, codes.WRONG_TYPE,
+        f"'{where}' must be {_article(expected)}, got {inst_type}", path, value=True)
+
+
+def _article(type_text: str) -> str:
+    return ("an " if type_text[:1] in "aeiou" else "a ") + type_text
+
+
+# --------------------------------------------------------------------------- pydantic
+
+_PYDANTIC_CODES = {
+    "missing": codes.MISSING_REQUIRED,
+    "extra_forbidden": codes.UNKNOWN_KEY,
+    "greater_than": codes.OUT_OF_RANGE,
+    "greater_than_equal": codes.OUT_OF_RANGE,
+    "less_than": codes.OUT_OF_RANGE,
+    "less_than_equal": codes.OUT_OF_RANGE,
+    "too_short": codes.OUT_OF_RANGE,
+    "too_long": codes.OUT_OF_RANGE,
+    "string_pattern_mismatch": codes.PATTERN_MISMATCH,
+    "literal_error": codes.NOT_ALLOWED_VALUE,
+    "enum": codes.NOT_ALLOWED_VALUE,
+}
+
+
+def _build_workspace(
+    raw: dict[str, Any], source: SourceMap
+) -> tuple[Workspace | None, list[Diagnostic]]:
+    from pydantic import ValidationError as PydanticError
+
+    from adaptive_deploy.config.models import Workspace
+
+    try:
+        return Workspace.model_validate(raw), []
+    except PydanticError as exc:
+        out = []
+        for e in exc.errors(include_url=False, include_input=False):
+            path = _normalize_loc(raw, e["loc"])
+            etype = e["type"]
+            code = _PYDANTIC_CODES.get(etype)
+            if code is None:
+                code = codes.WRONG_TYPE if etype.endswith(("_type", "_parsing")) else codes.INVALID_VALUE
+            # pydantic prefixes custom validator messages with "Value error, ".
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            where = format_path(path) or "the top level"
+            out.append(source.diagnostic(Severity.ERROR, code, f"'{where}': {msg}", path,
+                                         value=code != codes.UNKNOWN_KEY))
+        return None, out
+
+
+def _normalize_loc(raw: Any, loc: tuple[int | str, ...]) -> YamlPath:
+    """Drop the union-member names pydantic inserts into error locations."""
+    out: list[str | int] = []
+    node = raw
+    for part in loc:
+        present = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        )
+        if present:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and "[" not in part and not (
+            part[:1].isupper()
+        ):
+            out.append(part)  # a missing key: named in the path, located at its parent
+            node = None
+    return tuple(out)
+
+
+def _err(
+    code: str, message: str, file: str | None, line: int | None = None, column: int | None = None
+) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, code, message, file, line, column, ())

@@ -1,0 +1,116 @@
+"""The configuration's JSON Schema: generated from the pydantic models, committed, loaded fast.
+
+One source of truth: `generate()` builds the schema from `config/models.py`. Its output is
+committed twice with identical bytes — `schemas/adaptive-deploy.v1.schema.json` (published, for
+editors and CI) and `adaptive_deploy/config/schema.v1.json` (package data read at validate time,
+so validation never imports the models just to get a schema). `python -m
+adaptive_deploy.config.schema --write` rewrites both; tests fail when either differs from
+`generate()`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
+SCHEMA_ID = "https://adaptive-deploy.dev/schemas/adaptive-deploy.v1.schema.json"
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+PACKAGE_SCHEMA = Path(__file__).with_name("schema.v1.json")
+# The published copy; exists in a source checkout, not in an installed wheel.
+PUBLISHED_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "adaptive-deploy.v1.schema.json"
+
+
+def generate() -> dict[str, Any]:
+    """Build the JSON Schema (Draft 2020-12) of config v1 from the pydantic models.
+
+    Optional fields never accept `null` (leaving a field out is how it stays unmanaged), every
+    object forbids unknown keys, and pydantic's per-field titles are dropped as noise.
+    """
+    from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+    from pydantic_core import core_schema
+
+    from adaptive_deploy.config.models import Workspace
+
+    class _NoNull(GenerateJsonSchema):
+        def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+            # `X | None` in the models means "may be left out", not "may be null".
+            return self.generate_inner(schema["schema"])
+
+        def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+            result = super().default_schema(schema)
+            if result.get("default", 0) is None:
+                result.pop("default")
+            return result
+
+    body = Workspace.model_json_schema(schema_generator=_NoNull, mode="validation")
+    body = _tidy(body, top=True)
+    return {
+        "$schema": DRAFT,
+        "$id": SCHEMA_ID,
+        "title": "adaptive-deploy configuration v1",
+        "description": "A workspace directory's *.yaml files, merged. See SPEC §2.",
+        **{k: v for k, v in body.items() if k not in ("title", "description")},
+    }
+
+
+def _tidy(node: Any, top: bool = False) -> Any:
+    """Drop titles; make every object schema explicit about unknown keys."""
+    if isinstance(node, list):
+        return [_tidy(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "title" and not top:
+            continue
+        if key in ("properties", "$defs"):
+            out[key] = {name: _tidy(sub) for name, sub in value.items()}
+        else:
+            out[key] = _tidy(value)
+    if out.get("type") == "object" and "properties" in out:
+        out.setdefault("additionalProperties", False)
+    return out
+
+
+def dumps(schema: dict[str, Any]) -> str:
+    """The committed formatting: two-space indent, key order as generated, final newline."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def load() -> dict[str, Any]:
+    """The committed schema (package copy); fast: no pydantic import."""
+    schema: dict[str, Any] = json.loads(PACKAGE_SCHEMA.read_text(encoding="utf-8"))
+    return schema
+
+
+@functools.cache
+def validator() -> Validator:
+    """A cached Draft 2020-12 validator for the committed schema."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load())
+
+
+def write(targets: tuple[Path, ...] = (PACKAGE_SCHEMA, PUBLISHED_SCHEMA)) -> list[Path]:
+    """Regenerate the committed schema files; returns the paths written."""
+    text = dumps(generate())
+    written = []
+    for target in targets:
+        if target.parent.is_dir():
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+    return written
+
+
+if __name__ == "__main__":  # pragma: no cover - developer tool
+    if "--write" in sys.argv[1:]:
+        for path in write():
+            sys.stdout.write(f"wrote {path}\n")
+    else:
+        sys.stdout.write(dumps(generate()))

@@ -1,0 +1,81 @@
+"""Where every node of the merged configuration came from: file, line and column.
+
+Positions are 1-based. Each mapping entry has two positions: its key (where a reader looks for
+"unknown key" or "duplicate") and its value (where a wrong type is). Sequence items have one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adaptive_deploy.diagnostics import Diagnostic, Severity, YamlPath
+
+
+@dataclass(frozen=True)
+class Location:
+    """A position in a configuration file (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass
+class SourceMap:
+    """YAML path → location of the key and of the value.
+
+    `files` maps a top-level key to the file that defined it, so an error about a missing child
+    of an empty node still names a file.
+    """
+
+    keys: dict[YamlPath, Location] = field(default_factory=dict)
+    values: dict[YamlPath, Location] = field(default_factory=dict)
+    default_file: str | None = None
+
+    def add(self, path: YamlPath, value: Location, key: Location | None = None) -> None:
+        """Record the position of the node at `path` (and of its key, for a mapping entry)."""
+        self.values[path] = value
+        if key is not None:
+            self.keys[path] = key
+
+    def find(self, path: YamlPath, *, value: bool = False) -> Location | None:
+        """Location of `path` or its nearest recorded ancestor; None when nothing is known.
+
+        `value=False` prefers the key position of a mapping entry, `value=True` the value's.
+        """
+        p = tuple(path)
+        while True:
+            if value:
+                loc = self.values.get(p) or self.keys.get(p)
+            else:
+                loc = self.keys.get(p) or self.values.get(p)
+            if loc is not None:
+                return loc
+            if not p:
+                return None
+            p = p[:-1]
+
+    def locate(
+        self, path: YamlPath, *, value: bool = False
+    ) -> tuple[str | None, int | None, int | None]:
+        """`(file, line, column)` of `path`, or of its nearest existing ancestor."""
+        loc = self.find(path, value=value)
+        if loc is None:
+            return (self.default_file, None, None)
+        return (loc.file, loc.line, loc.column)
+
+    def diagnostic(
+        self,
+        severity: Severity | str,
+        code: str,
+        message: str,
+        path: YamlPath,
+        *,
+        value: bool = False,
+    ) -> Diagnostic:
+        """A Diagnostic located at `path` (see `locate`)."""
+        file, line, column = self.locate(path, value=value)
+        return Diagnostic(Severity(severity), code, message, file, line, column, tuple(path))
