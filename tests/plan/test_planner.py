@@ -34,14 +34,14 @@ def model_ws(**cc: int) -> Any:
 MATRIX = list(itertools.product([1, 2, 3], [None, 1, 2, 3], [1, 2, 3]))
 
 
-@pytest.mark.parametrize(("d", "a", "l"), MATRIX)
-def test_cause_matrix(d: int, a: int | None, l: int) -> None:
+@pytest.mark.parametrize(("d", "a", "lval"), MATRIX)
+def test_cause_matrix(d: int, a: int | None, lval: int) -> None:
     ws = model_ws(kv_cache_len=d)
-    lv = live(live_model("qwen-3-8b", kv_cache_len=l))
+    lv = live(live_model("qwen-3-8b", kv_cache_len=lval))
     st = snapshot({"model.qwen-3-8b": {"kv_cache_len": a}} if a is not None else {})
     p = plan(ws, lv, st)
     change = p.change("model.qwen-3-8b")
-    if d == l:
+    if d == lval:
         # No diff whatever the state says; a stale record is only a "converged" note.
         assert change is None or change.action is Action.NOOP
         if a is not None and a != d:
@@ -54,10 +54,8 @@ def test_cause_matrix(d: int, a: int | None, l: int) -> None:
         return
     assert change is not None and change.action is Action.UPDATE
     [fd] = change.diff
-    assert (fd.path, fd.before, fd.after) == ("kv_cache_len", l, d)
-    if a is None:
-        expected = "config"
-    elif a == l:
+    assert (fd.path, fd.before, fd.after) == ("kv_cache_len", lval, d)
+    if a is None or a == lval:
         expected = "config"
     elif a == d:
         expected = "drift"
@@ -67,8 +65,8 @@ def test_cause_matrix(d: int, a: int | None, l: int) -> None:
     assert p.summary == {"add": 0, "change": 1, "destroy": 0, "run": 0, "forget": 0}
     # drift lists every field where live differs from last applied
     drifted = [x for x in p.drift if x.address == "model.qwen-3-8b"]
-    if a is not None and a != l:
-        assert [(x.path, x.before, x.after) for x in drifted] == [("kv_cache_len", a, l)]
+    if a is not None and a != lval:
+        assert [(x.path, x.before, x.after) for x in drifted] == [("kv_cache_len", a, lval)]
     else:
         assert drifted == []
 
