@@ -1,0 +1,475 @@
+"""The GPU-memory model: per-GPU need of one deployment on one GPU type (SPEC §3).
+
+    usable = cuda_total(gpu) * utilization
+    need   = weights/tp + draft_weights/tp + adapters * lora_slot(rank, tp)
+           + kv_cache_len * (kv_bpt/min(tp, kv_heads) + draft_kv_bpt/min(tp, draft_kv_heads))
+           + overhead
+
+Facts and sources are in reference/memory.md. Refinements over the plain formula, each from
+that file: K/V projections are replicated (not split) once tp > kv_heads; an MLA latent cache
+is not split across ranks at all; sliding-window layers are charged per active sequence, not
+per cached token; fp8 checkpoints keep embeddings and lm_head in bf16.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from adaptive_deploy.rules.catalog import Architecture, Gpu
+from adaptive_deploy.rules.context import (
+    DEFAULT_CONCURRENT_SEQUENCES,
+    DEFAULT_LORA_RANK,
+    DeploymentRef,
+    RuleContext,
+)
+
+if TYPE_CHECKING:
+    from adaptive_deploy.config.models import MemoryRules, Workspace
+    from adaptive_deploy.diagnostics import YamlPath
+    from adaptive_deploy.live import LiveState
+
+GIB = 1 << 30
+BLOCK_SIZE = 16              # vLLM's default KV block, in tokens
+PREFILL_CHUNK_TOKENS = 2048  # one prefill chunk (max_num_batched_tokens) in flight per step
+KV_DTYPE_BYTES = 2           # bf16 KV cache: the engine default, whatever the weight precision
+
+FITS = "fits"
+TIGHT = "tight"
+DOES_NOT_FIT = "does-not-fit"
+UNCHECKED = "unchecked"
+
+
+# -- parameters and weights --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Parameters of one architecture, split the way memory and quantisation treat them."""
+
+    embedding: int
+    lm_head: int
+    linear: int          # every projection: quantised to 1 byte under fp8
+    other: int           # norms, router gates: kept in bf16
+    kv_proj: int         # part of `linear`: K and V projections (replicated once tp > kv_heads)
+    replicated: int      # part of `linear`: layers every TP rank holds whole (MLA down-projections)
+
+    @property
+    def total(self) -> int:
+        return self.embedding + self.lm_head + self.linear + self.other
+
+
+def param_counts(arch: Architecture) -> ParamCounts:
+    """Parameter counts computed from the shape (dense, MoE, tied embeddings, MLA)."""
+    h, layers = arch.hidden_size, arch.num_layers
+    embedding = arch.vocab_size * h
+    lm_head = 0 if arch.tie_word_embeddings else arch.vocab_size * h
+    norms_per_layer = arch.norms_per_layer * h
+    replicated = 0
+    if arch.mla is not None:
+        m, heads = arch.mla, arch.num_attention_heads
+        qk_head = m.qk_nope_head_dim + m.qk_rope_head_dim
+        if m.q_lora_rank:
+            q = h * m.q_lora_rank + m.q_lora_rank * heads * qk_head
+            norms_per_layer += m.q_lora_rank
+            replicated += h * m.q_lora_rank
+        else:
+            q = h * heads * qk_head
+        kv_a = h * (m.kv_lora_rank + m.qk_rope_head_dim)
+        kv_b = m.kv_lora_rank * heads * (m.qk_nope_head_dim + m.v_head_dim)
+        norms_per_layer += m.kv_lora_rank
+        replicated += kv_a
+        attn = q + kv_a + kv_b + heads * m.v_head_dim * h
+        kv_proj = 0
+    else:
+        q_out = arch.num_attention_heads * arch.head_dim
+        kv_out = arch.num_kv_heads * arch.head_dim
+        kv_proj = 2 * h * kv_out
+        attn = h * q_out + kv_proj + q_out * h
+        if arch.qk_norm:
+            norms_per_layer += 2 * arch.head_dim
+    dense_mlp = 3 * h * arch.intermediate_size
+    linear = attn * layers
+    other = norms_per_layer * layers + h  # + the final norm
+    if arch.moe is not None:
+        moe = arch.moe
+        dense_layers = moe.first_dense_layers
+        moe_layers = layers - dense_layers
+        experts = (moe.num_experts + moe.shared_experts) * 3 * h * moe.expert_intermediate_size
+        linear += dense_layers * dense_mlp + moe_layers * experts
+        other += moe_layers * (h * moe.num_experts + (moe.num_experts if moe.router_bias else 0))
+    else:
+        linear += layers * dense_mlp
+    counts = ParamCounts(embedding, lm_head, linear, other, kv_proj * layers, replicated * layers)
+    if arch.params_override and arch.params_override != counts.total:
+        # An inline architecture stated its parameter count: trust it, scale the linear part.
+        delta = arch.params_override - counts.total
+        counts = ParamCounts(embedding, lm_head, max(0, linear + delta), other,
+                             kv_proj * layers, replicated * layers)
+    return counts
+
+
+def weight_bytes(arch: Architecture, precision: str = "bf16") -> int:
+    """Bytes of the whole checkpoint as loaded (fp8: linear 1 B/param, the rest 2 B/param)."""
+    p = param_counts(arch)
+    if precision == "fp8":
+        return p.linear + 2 * (p.embedding + p.lm_head + p.other)
+    return 2 * p.total
+
+
+def weight_bytes_per_gpu(arch: Architecture, precision: str, tp: int) -> float:
+    """Weights held by one TP rank: everything split by tp, except replicated projections."""
+    p = param_counts(arch)
+    linear_bytes = 1 if precision == "fp8" else 2
+    per_gpu = weight_bytes(arch, precision) / tp
+    if p.kv_proj and tp > arch.num_kv_heads:
+        # Each rank keeps one whole KV head's projection instead of 1/tp of all of them.
+        per_gpu += p.kv_proj * linear_bytes * (1 / arch.num_kv_heads - 1 / tp)
+    per_gpu += p.replicated * linear_bytes * (1 - 1 / tp)
+    return per_gpu
+
+
+# -- KV cache -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KvPerToken:
+    """KV bytes per cached token on one GPU: full-attention layers and sliding-window layers."""
+
+    full: float
+    local: float
+
+
+def kv_bytes_per_token(arch: Architecture, tp: int = 1, dtype_bytes: int = KV_DTYPE_BYTES) -> KvPerToken:
+    """Per-GPU KV bytes per token (whole model at tp=1).
+
+    Standard attention: 2 (K and V) * layers * kv_heads * head_dim * bytes, split over
+    min(tp, kv_heads) because vLLM replicates KV heads beyond that. MLA: one latent of
+    kv_lora_rank + rope_dim per layer, held whole by every rank.
+    """
+    if arch.mla is not None:
+        latent = (arch.mla.kv_lora_rank + arch.mla.qk_rope_head_dim) * dtype_bytes
+        return KvPerToken(full=float(arch.num_layers * latent), local=0.0)
+    per_layer = 2 * arch.num_kv_heads * arch.head_dim * dtype_bytes / min(tp, arch.num_kv_heads)
+    local_layers = arch.sliding_window.local_layers if arch.sliding_window else 0
+    return KvPerToken(full=arch.global_layers * per_layer, local=local_layers * per_layer)
+
+
+def sliding_window_tokens(
+    arch: Architecture, max_seq_len: int, concurrent_sequences: int = DEFAULT_CONCURRENT_SEQUENCES
+) -> int | None:
+    """Tokens a sliding-window layer keeps at most: per active sequence the window plus one
+    block (capped at the sequence length), plus one prefill chunk in flight. None: no window."""
+    if arch.sliding_window is None:
+        return None
+    per_sequence = min(arch.sliding_window.window + BLOCK_SIZE, max_seq_len)
+    return concurrent_sequences * per_sequence + PREFILL_CHUNK_TOKENS
+
+
+# -- LoRA ---------------------------------------------------------------------------------------
+
+
+def lora_slot_bytes(arch: Architecture, rank: int, tp: int = 1, dtype_bytes: int = 2) -> float:
+    """Per-GPU bytes of one preallocated LoRA slot of `rank` over all 7 projections.
+
+    r * L * [7·h + (2·q_out + 2·kv_out + 3·I)/tp] * bytes: column-parallel layers keep A whole
+    and split B, row-parallel layers split A and keep B whole (memory.md §3). For MoE models the
+    config's dense intermediate size stands in for the expert MLPs (an approximation).
+    """
+    h = arch.hidden_size
+    q_out = arch.num_attention_heads * arch.head_dim
+    kv_out = arch.num_kv_heads * arch.head_dim
+    inter = arch.intermediate_size
+    per_layer = 7 * h + (2 * q_out + 2 * kv_out + 3 * inter) / tp
+    return rank * arch.num_layers * per_layer * dtype_bytes
+
+
+# -- the breakdown --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Per-GPU memory of one deployment on one GPU type, in bytes."""
+
+    gpu: str
+    cuda_total: int
+    utilization: float
+    tight_fraction: float
+    tp: int
+    kv_cache_len: int
+    weights: float
+    kv: float
+    draft_weights: float
+    draft_kv: float
+    adapters: float
+    overhead: float
+    max_kv_cache_len: int
+
+    @property
+    def usable(self) -> float:
+        return self.cuda_total * self.utilization
+
+    @property
+    def draft(self) -> float:
+        return self.draft_weights + self.draft_kv
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.kv + self.draft + self.adapters + self.overhead
+
+    @property
+    def headroom(self) -> float:
+        return self.usable - self.total
+
+    @property
+    def verdict(self) -> str:
+        if self.total > self.usable:
+            return DOES_NOT_FIT
+        if self.total > self.tight_fraction * self.usable:
+            return TIGHT
+        return FITS
+
+
+def _default_rules() -> MemoryRules:
+    from adaptive_deploy.config.models import MemoryRules
+
+    return MemoryRules()
+
+
+def _max_tokens(budget: float, terms: list[tuple[float, int | None]]) -> int:
+    """Largest T with Σ rate * min(T, cap) ≤ budget (cap None: uncapped), floored to a block.
+
+    The need is piecewise linear in T, so walk the breakpoints and solve the last segment.
+    """
+    if budget <= 0:
+        return 0
+    caps = sorted({c for _, c in terms if c is not None})
+    start, used = 0, 0.0
+    for end in [*caps, None]:
+        slope = sum(rate for rate, cap in terms if cap is None or cap > start)
+        if slope <= 0:
+            return 1 << 62 if end is None else end  # nothing grows: any length fits
+        seg_end = math.inf if end is None else end
+        if used + slope * (seg_end - start) > budget:
+            tokens = start + (budget - used) / slope
+            return int(tokens) // BLOCK_SIZE * BLOCK_SIZE
+        used += slope * (seg_end - start)
+        start = int(seg_end)
+    return start  # pragma: no cover - the last segment is unbounded
+
+
+def estimate(
+    arch: Architecture,
+    gpu: Gpu,
+    *,
+    tp: int,
+    kv_cache_len: int,
+    precision: str | None = None,
+    max_seq_len: int | None = None,
+    draft: Architecture | None = None,
+    adapters: int = 0,
+    adapter_rank: int = DEFAULT_LORA_RANK,
+    rules: MemoryRules | None = None,
+    concurrent_sequences: int = DEFAULT_CONCURRENT_SEQUENCES,
+) -> Breakdown:
+    """Per-GPU need of `arch` at `tp` with `kv_cache_len` tokens of KV cache on `gpu`.
+
+    The draft shards with the target's tp; `adapters` LoRA slots of `adapter_rank` are
+    preallocated. Overhead and utilisation come from `rules` (config `rules.memory`).
+    """
+    rules = rules or _default_rules()
+    precision = precision or arch.precision
+    seq = max_seq_len or arch.max_position_embeddings or kv_cache_len
+    weights = weight_bytes_per_gpu(arch, precision, tp)
+    kv_rate = kv_bytes_per_token(arch, tp)
+    terms: list[tuple[float, int | None]] = [(kv_rate.full, None)]
+    target_window = sliding_window_tokens(arch, seq, concurrent_sequences)
+    if kv_rate.local:
+        terms.append((kv_rate.local, target_window))
+    draft_terms: list[tuple[float, int | None]] = []
+    draft_weights = 0.0
+    if draft is not None:
+        draft_weights = weight_bytes_per_gpu(draft, draft.precision, tp)
+        d_rate = kv_bytes_per_token(draft, tp)
+        draft_terms.append((d_rate.full, None))
+        if d_rate.local:
+            draft_terms.append((d_rate.local, sliding_window_tokens(draft, seq, concurrent_sequences)))
+    adapter_bytes = adapters * lora_slot_bytes(arch, adapter_rank, tp)
+    overhead = (rules.overhead_gib_tp1 if tp == 1 else rules.overhead_gib_tp_multi) * GIB
+
+    def charge(ts: list[tuple[float, int | None]]) -> float:
+        return sum(rate * min(kv_cache_len, cap if cap is not None else kv_cache_len) for rate, cap in ts)
+
+    gpu_usable = gpu.cuda_total_bytes * rules.utilization
+    fixed = weights + draft_weights + adapter_bytes + overhead
+    return Breakdown(
+        gpu=gpu.name,
+        cuda_total=gpu.cuda_total_bytes,
+        utilization=rules.utilization,
+        tight_fraction=rules.tight_fraction,
+        tp=tp,
+        kv_cache_len=kv_cache_len,
+        weights=weights,
+        kv=charge(terms),
+        draft_weights=draft_weights,
+        draft_kv=charge(draft_terms),
+        adapters=adapter_bytes,
+        overhead=overhead,
+        max_kv_cache_len=_max_tokens(gpu_usable - fixed, terms + draft_terms),
+    )
+
+
+# -- the report over a workspace ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitRow:
+    """One deployment on one pool: its breakdown, or why the fit was not checked."""
+
+    deployment: str
+    model: str
+    pool: str
+    gpu: str | None
+    tp: int
+    kv_cache_len: int
+    breakdown: Breakdown | None
+    path: YamlPath
+    reason: str | None = None      # why unchecked
+    draft: str | None = None
+    adapters: int = 0
+
+    @property
+    def verdict(self) -> str:
+        return self.breakdown.verdict if self.breakdown else UNCHECKED
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (DESIGN.md): sizes in GiB rounded to 0.01; None when unchecked."""
+        b = self.breakdown
+
+        def gib(value: float | None) -> float | None:
+            return None if value is None else round(value / GIB, 2)
+
+        return {
+            "deployment": self.deployment,
+            "model": self.model,
+            "pool": self.pool,
+            "gpu": self.gpu,
+            "tp": self.tp,
+            "kv_cache_len": self.kv_cache_len,
+            "weights_gib": gib(b.weights if b else None),
+            "kv_gib": gib(b.kv if b else None),
+            "draft_gib": gib(b.draft if b else None),
+            "adapters_gib": gib(b.adapters if b else None),
+            "overhead_gib": gib(b.overhead if b else None),
+            "total_gib": gib(b.total if b else None),
+            "usable_gib": gib(b.usable if b else None),
+            "headroom_gib": gib(b.headroom if b else None),
+            "verdict": self.verdict,
+            "max_kv_cache_len": b.max_kv_cache_len if b else None,
+            "draft": self.draft,
+            "adapters": self.adapters,
+            "reason": self.reason,
+        }
+
+
+def _adapters_on(ctx: RuleContext, base: str, pool: str) -> tuple[int, int]:
+    """(distinct adapters of `base` deployed on `pool`, largest rank among them)."""
+    ranks: dict[str, int] = {}
+    for dep in ctx.all_deployments():
+        info = ctx.model(dep.model)
+        if info is None or info.adapter_of != base:
+            continue
+        # An adapter without its own placement rides on every pool of its base.
+        if dep.pools is None or pool in dep.pools:
+            ranks[dep.model] = info.rank or DEFAULT_LORA_RANK
+    return len(ranks), max(ranks.values(), default=DEFAULT_LORA_RANK)
+
+
+def deployment_rows(
+    ctx: RuleContext,
+    dep: DeploymentRef,
+    *,
+    gpu_override: Gpu | None = None,
+    tp_override: int | None = None,
+) -> list[FitRow]:
+    """Fit rows of one deployment: one per pool of its placement (none for adapters, whose
+    slots are charged to their base model's rows)."""
+    info = ctx.model(dep.model)
+    if info is None or info.is_adapter:
+        return []
+    tp = tp_override or info.tp
+    pools: tuple[str, ...] = dep.pools or (("(what-if)",) if gpu_override else ("(no placement)",))
+    rows: list[FitRow] = []
+    for pool_key in pools:
+        pool = ctx.pool(pool_key)
+        gpu = gpu_override or (pool.gpu if pool else None)
+        n_adapters, rank = _adapters_on(ctx, dep.model, pool_key)
+        common: dict[str, Any] = {
+            "deployment": dep.address,
+            "model": dep.model,
+            "pool": pool_key,
+            "tp": tp,
+            "kv_cache_len": info.kv_cache_len,
+            "path": dep.path,
+            "draft": info.draft.name if info.draft else info.draft_name,
+            "adapters": n_adapters,
+        }
+        reason = None
+        if info.architecture is None:
+            reason = f"unknown architecture {info.architecture_name!r}"
+        elif info.draft_name and info.draft is None:
+            reason = f"unknown draft architecture {info.draft_name!r}"
+        elif gpu is None:
+            if dep.pools is None:
+                reason = "no placement: the pool (and its GPU) is unknown"
+            elif pool is None:
+                reason = f"unknown compute pool {pool_key!r}"
+            else:
+                reason = f"unknown GPU {pool.gpu_label!r}"
+        if reason is not None or info.architecture is None or gpu is None:
+            label = gpu.name if gpu else (pool.gpu_label if pool else None)
+            rows.append(FitRow(gpu=label, breakdown=None, reason=reason, **common))
+            continue
+        breakdown = estimate(
+            info.architecture,
+            gpu,
+            tp=tp,
+            kv_cache_len=info.kv_cache_len,
+            precision=info.precision,
+            max_seq_len=info.max_seq_len,
+            draft=info.draft,
+            adapters=n_adapters,
+            adapter_rank=rank,
+            rules=ctx.memory_rules,
+            concurrent_sequences=ctx.concurrent_sequences,
+        )
+        rows.append(FitRow(gpu=gpu.name, breakdown=breakdown, **common))
+    return rows
+
+
+def fit_report(
+    workspace: Workspace,
+    live: LiveState | None = None,
+    *,
+    gpu: str | None = None,
+    tp: int | None = None,
+) -> list[FitRow]:
+    """Fit rows for every deployment on every pool of its placement.
+
+    `gpu` (a GPU name or live string) and `tp` are what-if overrides applied to every row.
+    With live data, pools the config does not describe come from live (GPU string, world
+    size, groups). Raises ValueError for an unknown `gpu` override.
+    """
+    from adaptive_deploy.rules.catalog import find_gpu
+
+    gpu_override = None
+    if gpu is not None:
+        gpu_override = find_gpu(gpu)
+        if gpu_override is None:
+            raise ValueError(f"unknown GPU {gpu!r}")
+    ctx = RuleContext(workspace, live=live)
+    rows: list[FitRow] = []
+    for dep in ctx.deployments:
+        rows.extend(deployment_rows(ctx, dep, gpu_override=gpu_override, tp_override=tp))
+    return rows

@@ -1,0 +1,100 @@
+"""The architecture and GPU catalogs and their name lookups."""
+
+from __future__ import annotations
+
+import pytest
+
+from adaptive_deploy.rules import catalog
+
+SPEC_GPU_NAMES = {
+    "A100-40GB", "A100-80GB", "H100-80GB", "H100-NVL-94GB", "H200-141GB",
+    "B200-192GB", "L40S-48GB", "L4-24GB", "A10G-24GB", "MI300X-192GB",
+}
+
+MEMORY_MD_MODELS = {
+    "qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b",
+    "qwen3-30b-a3b", "llama-3.2-1b", "llama-3.2-3b", "llama-3.1-8b", "llama-3.1-70b",
+    "llama-3.1-405b", "mistral-7b-v0.3", "gemma-3-27b", "deepseek-v3",
+}
+
+
+def test_catalog_holds_every_model_of_memory_md() -> None:
+    assert set(catalog.architectures()) == MEMORY_MD_MODELS
+
+
+def test_families_are_tokenizer_families() -> None:
+    fams = {a.name: a.family for a in catalog.architectures().values()}
+    assert fams["qwen3-0.6b"] == fams["qwen3-8b"] == "qwen3"
+    assert fams["llama-3.2-1b"] == fams["llama-3.1-405b"] == "llama3"
+    assert fams["mistral-7b-v0.3"] == "mistral"
+    assert fams["gemma-3-27b"] == "gemma3"
+    assert fams["deepseek-v3"] == "deepseek-v3"
+
+
+def test_special_shapes() -> None:
+    gemma = catalog.architectures()["gemma-3-27b"]
+    assert gemma.sliding_window is not None
+    assert (gemma.global_layers, gemma.sliding_window.local_layers) == (10, 52)
+    assert gemma.sliding_window.window == 1024
+    ds = catalog.architectures()["deepseek-v3"]
+    assert ds.mla is not None and ds.precision == "fp8"
+    assert catalog.architectures()["qwen3-30b-a3b"].moe is not None
+
+
+@pytest.mark.parametrize(
+    ("key", "arch"),
+    [
+        ("qwen-3-8b", "qwen3-8b"),
+        ("qwen-3-500m", "qwen3-0.6b"),
+        ("qwen3-0.6b", "qwen3-0.6b"),
+        ("llama-3.1-8b-instruct", "llama-3.1-8b"),
+        ("Llama-3.1-70B-Instruct", "llama-3.1-70b"),
+        ("llama-3.3-70b", "llama-3.1-70b"),
+        ("mistral-7b-v0.3", "mistral-7b-v0.3"),
+        ("gemma-3-27b-it", "gemma-3-27b"),
+        ("qwen-3-30b-a3b", "qwen3-30b-a3b"),
+    ],
+)
+def test_platform_keys_map_to_architectures(key: str, arch: str) -> None:
+    assert catalog.resolve_architecture_name(key) == arch
+
+
+def test_accelerated_suffix_is_not_stripped_silently() -> None:
+    assert catalog.find_architecture("qwen-3-8b_accelerated") is None
+    # ...but it is offered as a suggestion in messages.
+    assert catalog.suggest_architecture("qwen-3-8b_accelerated") == "qwen3-8b"
+
+
+def test_unknown_architecture() -> None:
+    assert catalog.find_architecture("not-a-model-7b") is None
+
+
+def test_gpu_names_are_exactly_the_spec_names() -> None:
+    assert set(catalog.gpus()) == SPEC_GPU_NAMES
+
+
+@pytest.mark.parametrize(
+    ("live", "name"),
+    [
+        ("NVIDIA H100 80GB HBM3", "H100-80GB"),
+        ("NVIDIA H200", "H200-141GB"),
+        ("NVIDIA A100-SXM4-80GB", "A100-80GB"),
+        ("NVIDIA A100-SXM4-40GB", "A100-40GB"),
+        ("AMD Instinct MI300X", "MI300X-192GB"),
+        ("NVIDIA L40S", "L40S-48GB"),
+        ("h100-80gb", "H100-80GB"),
+        ("NVIDIA H200, NVIDIA H200", "H200-141GB"),
+    ],
+)
+def test_live_gpu_strings_map_to_names(live: str, name: str) -> None:
+    assert catalog.resolve_gpu_name(live) == name
+
+
+def test_unknown_gpu() -> None:
+    assert catalog.find_gpu("NVIDIA GeForce RTX 4090") is None
+
+
+def test_measured_cuda_totals() -> None:
+    assert catalog.gpus()["H100-80GB"].cuda_total_bytes == 85_017_493_504
+    assert catalog.gpus()["H200-141GB"].cuda_total_bytes == 150_109_880_320
+    assert catalog.gpus()["MI300X-192GB"].cuda_total_bytes == 206_141_652_992
