@@ -261,6 +261,19 @@ def _get(data: Any, path: YamlPath) -> Any:
     return data
 
 
+def _whole(address: str, fields: Mapping[str, Any], kind: FieldKind) -> tuple[FieldChange, ...]:
+    """Every top-level field of a resource that exists on one side only."""
+    return tuple(
+        FieldChange(
+            path=key, kind=kind,
+            before=value if kind == "removed" else None,
+            after=value if kind == "added" else None,
+            affects_memory=affects_memory(address, (key,)),
+        )
+        for key, value in sorted(fields.items())
+    )
+
+
 def compare(
     base_raw: Mapping[str, Any], head_raw: Mapping[str, Any], *, base: str = "base",
     head: str = "working tree",
@@ -271,11 +284,9 @@ def compare(
     result = ConfigDiff(base=base, head=head)
     for address in sorted(old.keys() | new.keys(), key=_address_order):
         if address not in new:
-            fields = _compare_fields(address, old[address], {})
-            result.resources.append(ResourceDiff(address, "remove", tuple(fields)))
+            result.resources.append(ResourceDiff(address, "remove", _whole(address, old[address], "removed")))
         elif address not in old:
-            fields = _compare_fields(address, {}, new[address])
-            result.resources.append(ResourceDiff(address, "add", tuple(fields)))
+            result.resources.append(ResourceDiff(address, "add", _whole(address, new[address], "added")))
         else:
             fields = _compare_fields(address, old[address], new[address])
             if fields:

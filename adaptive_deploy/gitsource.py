@@ -136,7 +136,7 @@ def list_config_files(repo_root: Path, commit: str, prefix: str) -> list[str]:
         # (commits) or symlinks (mode 120000) do not hold configuration text.
         if kind != "blob" or mode == "120000":
             continue
-        if path.lower().endswith(CONFIG_SUFFIXES):
+        if path.endswith(CONFIG_SUFFIXES):  # case-sensitive, like the loader
             paths.append(path)
     return sorted(paths)
 

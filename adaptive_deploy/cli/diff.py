@@ -61,7 +61,7 @@ def compute_diff(directory: Path, base_ref: str) -> dict[str, Any]:
             base_raw, base_workspace = {}, None
         result = diff_configs(
             base_raw, head.raw, base_workspace=base_workspace, head_workspace=head.workspace,
-            base=where, head=f"working tree ({directory})",
+            base=where, head=f"working tree ({snap.prefix or './'})",
         )
         if not snap.names:
             result.notes.append(f"no configuration files in {snap.prefix or './'} at {base_ref}")
