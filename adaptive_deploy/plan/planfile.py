@@ -1,0 +1,95 @@
+"""Saved plan files: `save`, `load` and the stale check `apply PLANFILE` runs first.
+
+A saved plan is the JSON plan document (`Plan.to_dict()`). It holds `${env:NAME}` templates
+where configuration uses them, never resolved values, so it can be kept as a CI artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from adaptive_deploy.errors import PlanFormatError
+from adaptive_deploy.plan import resources as res
+from adaptive_deploy.plan.model import Action, Plan
+
+if TYPE_CHECKING:
+    from adaptive_deploy.live import LiveState
+    from adaptive_deploy.state.base import StateSnapshot
+
+MAX_PLAN_BYTES = 64 * 1024 * 1024
+
+
+def dumps(plan: Plan) -> str:
+    """The plan as the JSON text a plan file holds."""
+    return json.dumps(plan.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def save(plan: Plan, path: str | Path) -> Path:
+    """Write the plan to `path` atomically (temp file + rename); return the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(dumps(plan))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load(path: str | Path) -> Plan:
+    """Read a saved plan; errors.PlanFormatError when unreadable or of an unknown version."""
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_PLAN_BYTES:
+            raise PlanFormatError(f"{p}: not a plan file (larger than {MAX_PLAN_BYTES} bytes)")
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanFormatError(f"{p}: cannot read the plan file: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanFormatError(f"{p}: not a plan file (invalid JSON: {exc})") from None
+    try:
+        return Plan.from_dict(data)
+    except PlanFormatError as exc:
+        raise PlanFormatError(f"{p}: {exc}") from None
+
+
+def stale_reasons(
+    plan: Plan, live: LiveState, config_digest: str, state: StateSnapshot | None = None
+) -> list[str]:
+    """Why a saved plan can no longer be applied as shown; empty when it still holds.
+
+    Every change whose resource's live fingerprint differs from the one planned against, the
+    configuration digest when the configuration changed and, when `state` is given, a state
+    of another lineage or serial (another apply ran since the plan, as Terraform checks).
+    """
+    reasons: list[str] = []
+    if state is not None:
+        if plan.lineage is not None and state.lineage != plan.lineage:
+            reasons.append(f"state lineage changed since the plan ({plan.lineage} → "
+                           f"{state.lineage}): the plan was made for another state")
+        elif plan.serial is not None and state.serial != plan.serial:
+            reasons.append(f"state changed since the plan (serial {plan.serial} → "
+                           f"{state.serial})")
+    if config_digest != plan.config_digest:
+        reasons.append(
+            f"configuration changed since the plan (digest {_short(plan.config_digest)} → "
+            f"{_short(config_digest)})"
+        )
+    observed = res.observed(live)
+    for change in plan.changes:
+        if change.action is Action.FORGET and change.type != "deployment":
+            continue  # forgetting touches only state; the live object does not matter
+        if res.fingerprint(observed.get(change.address)) != change.live_fingerprint:
+            reasons.append(f"{change.address}: changed on the platform since the plan")
+    return reasons
+
+
+def _short(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12]
