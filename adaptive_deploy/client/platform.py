@@ -56,6 +56,8 @@ class GraphQLPlatform:
         self._jobs_page_size = jobs_page_size
         self._sleep = sleep
         self._on_close = on_close
+        # Pool id → key (and key → key). Placements may name pools by id (IdOrKey).
+        self._pool_keys: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"GraphQLPlatform({self._transport!r})"
@@ -143,6 +145,7 @@ class GraphQLPlatform:
             state.compute_pools[pool.key] = pool.to_live()
             pool_keys[pool.id] = pool.key
             pool_keys[pool.key] = pool.key
+        self._pool_keys = pool_keys
         for project in out.projects:
             if wanted is not None and project.key not in wanted:
                 continue
@@ -190,6 +193,15 @@ class GraphQLPlatform:
             "permissions": list(data.get("permissions") or []),
         }
 
+    async def _service_to_live(self, service: ModelServiceOut, project: str) -> LiveDeployment:
+        pools = service.placement.compute_pools if service.placement else []
+        if any(p not in self._pool_keys for p in pools):
+            data = await self._query("ListComputePools")
+            for pool in data.get("computePools") or []:
+                self._pool_keys[str(pool["id"])] = str(pool["key"])
+                self._pool_keys[str(pool["key"])] = str(pool["key"])
+        return service.to_live(project, self._pool_keys)
+
     async def get_deployment(self, project: str, model: str) -> LiveDeployment | None:
         """One deployment (cheap: used to poll status), or None when it does not exist."""
         try:
@@ -202,7 +214,7 @@ class GraphQLPlatform:
         service = ModelServiceOut.model_validate(proj["modelService"])
         if service.deleted:
             return None
-        return service.to_live(project, {})
+        return await self._service_to_live(service, project)
 
     async def _get_project(self, key: str) -> LiveProject | None:
         try:
@@ -270,19 +282,29 @@ class GraphQLPlatform:
         if num_draft_steps is not None:
             deploy_input["speculativeDecoding"] = {"numDraftSteps": num_draft_steps}
 
-        async def find_deployed() -> LiveDeployment | None:
-            current = await self.get_deployment(project, model)
-            if current is not None and set(current.compute_pools) == set(compute_pools):
+        async def find_deployed() -> ModelServiceOut | None:
+            try:
+                data = await self._query(
+                    "DescribeModelService", {"project": project, "model": model}
+                )
+            except EntityNotFound:
+                return None
+            raw = (data.get("project") or {}).get("modelService")
+            if not raw:
+                return None
+            current = ModelServiceOut.model_validate(raw)
+            live = await self._service_to_live(current, project)
+            # Deployed by our call iff it now has the placement we asked for.
+            if not current.deleted and set(live.compute_pools) == set(compute_pools):
                 return current
             return None
 
-        deployment = await self._send_once(
+        service = await self._send_once(
             "DeployModel", {"input": deploy_input},
-            lambda d: ModelServiceOut.model_validate(d["deployModel"]["modelService"]).to_live(
-                project, {}
-            ),
+            lambda d: ModelServiceOut.model_validate(d["deployModel"]["modelService"]),
             find_deployed,
         )
+        deployment = await self._service_to_live(service, project)
         flags: dict[str, Any] = {}
         if is_default is not None and is_default != deployment.is_default:
             flags["is_default"] = is_default
@@ -329,7 +351,9 @@ class GraphQLPlatform:
             service_input["speculativeDecoding"] = {"numDraftSteps": num_draft_steps}
         service_input.update(_camel({"is_default": is_default, "desired_online": desired_online}))
         data = await self._mutate("UpdateModel", {"input": service_input})
-        return ModelServiceOut.model_validate(data["updateModelService"]).to_live(project, {})
+        return await self._service_to_live(
+            ModelServiceOut.model_validate(data["updateModelService"]), project
+        )
 
     async def remove_deployment(self, project: str, model: str) -> None:
         """removeModelFromProject; no error if it (or its project) is already gone."""

@@ -1,0 +1,222 @@
+"""GraphQLPlatform against the in-memory fake: mapping, batching, unknown-outcome handling."""
+
+from __future__ import annotations
+
+import pytest
+
+from adaptive_deploy.client.platform import GraphQLPlatform
+from adaptive_deploy.client.transport import GraphQLTransport
+from adaptive_deploy.errors import PlatformError, PlatformUnavailable
+from tests.client.fakes import FakePlatform
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+def make(fake: FakePlatform, *, page: int = 500, max_retries: int = 3) -> GraphQLPlatform:
+    transport = GraphQLTransport(
+        "http://fake.test", "key-123", transport=fake.transport(), sleep=_no_sleep,
+        max_retries=max_retries,
+    )
+    return GraphQLPlatform(transport, jobs_page_size=page, sleep=_no_sleep)
+
+
+@pytest.fixture
+def fake() -> FakePlatform:
+    f = FakePlatform()
+    f.add_project("support", "Customer support")
+    return f
+
+
+async def test_read_live_maps_everything_in_one_request(fake: FakePlatform) -> None:
+    fake.add_project("playground")
+    svc = fake.add_service("playground", "qwen-3-8b", ["pool-id-2", "pool-1"])
+    svc["placement"]["maxTtftMs"] = 30000
+    deleted = fake.add_service("playground", "support-lora-v3", ["pool-1"])
+    deleted["deleted"] = True
+    p = make(fake)
+    for _ in range(2):
+        await p.create_job(name="train", recipe="specdec_alignment", project="support", args={"a": 1})
+    fake.jobs[-1]["artifacts"] = [{"kind": "MODEL", "metadata": {
+        "modelKey": "qwen-3-8b_accelerated", "acceptanceRate": 0.71}}]
+    before = p.request_count
+    live = await p.read_live()
+    assert p.request_count - before == 1
+
+    model = live.models["qwen-3-8b"]
+    assert model.supported_tp == [1, 2, 4, 8] and model.family == "qwen3"
+    assert model.compute_config is not None and model.compute_config.kv_cache_len == 65536
+    assert live.models["support-lora-v3"].is_adapter
+    assert live.models["support-lora-v3"].backbone == "qwen-3-8b"
+
+    pool = live.compute_pools["pool-1"]
+    assert pool.gpus_per_replica == 8 and pool.replicas == 2
+    assert pool.gpu_types == "NVIDIA H100 80GB HBM3"
+    assert pool.groups[0].online_models == ["qwen-3-8b"]
+
+    assert set(live.projects) == {"support", "playground"}
+    assert live.projects["support"].name == "Customer support"
+    dep = live.deployments[("playground", "qwen-3-8b")]
+    assert dep.compute_pools == ["pool-2", "pool-1"]   # ids resolved to keys, order kept
+    assert dep.max_ttft_ms == 30000
+    assert ("playground", "support-lora-v3") not in live.deployments
+
+    job = live.jobs["train"]
+    assert job.id == fake.jobs[-1]["id"], "the newest job of a name wins"
+    assert job.output_model == "qwen-3-8b_accelerated" and job.acceptance_rate == 0.71
+    assert job.args == {"a": 1} and job.num_gpus == 1 and job.project == "support"
+
+
+async def test_read_live_filters_projects(fake: FakePlatform) -> None:
+    fake.add_project("other")
+    fake.add_service("other", "qwen-3-8b", ["pool-1"])
+    fake.add_service("support", "qwen-3-8b", ["pool-1"])
+    live = await make(fake).read_live(projects=["support"])
+    assert set(live.projects) == {"support"}
+    assert list(live.deployments) == [("support", "qwen-3-8b")]
+    assert "qwen-3-8b" in live.models, "models stay complete"
+
+
+async def test_read_live_pages_jobs(fake: FakePlatform) -> None:
+    p = make(fake, page=2)
+    for i in range(5):
+        await p.create_job(name=f"j{i}", recipe="r", project="support", args={})
+    before = p.request_count
+    live = await p.read_live()
+    assert sorted(live.jobs) == [f"j{i}" for i in range(5)]
+    assert p.request_count - before == 3   # ReadLive + 2 more pages
+
+
+async def test_deploy_sends_placement_draft_steps_and_flags(fake: FakePlatform) -> None:
+    p = make(fake)
+    dep = await p.deploy("support", "qwen-3-8b", compute_pools=["pool-1", "pool-2"],
+                         max_ttft_ms=30000, num_draft_steps=4, is_default=True)
+    assert dep.is_default and dep.compute_pools == ["pool-1", "pool-2"]
+    deploy_body = next(b for b in fake.bodies if b["operationName"] == "DeployModel")
+    assert deploy_body["variables"]["input"] == {
+        "project": "support", "model": "qwen-3-8b",
+        "placement": {"computePools": ["pool-1", "pool-2"], "maxTtftMs": 30000},
+        "speculativeDecoding": {"numDraftSteps": 4},
+    }
+    assert fake.commits == {"AddModelsToProject": 1, "DeployModel": 1, "UpdateModel": 1}
+
+
+async def test_deploy_skips_flags_update_when_already_matching(fake: FakePlatform) -> None:
+    await make(fake).deploy("support", "qwen-3-8b", compute_pools=["pool-1"], desired_online=True)
+    assert fake.calls["UpdateModel"] == 0
+
+
+async def test_deploy_of_attached_model_skips_attach(fake: FakePlatform) -> None:
+    fake.add_service("support", "qwen-3-8b")            # attached, not deployed
+    await make(fake).deploy("support", "qwen-3-8b", compute_pools=["pool-1"])
+    assert fake.commits["AddModelsToProject"] == 0 and fake.commits["DeployModel"] == 1
+
+
+async def test_attach_refusal_is_an_error(fake: FakePlatform) -> None:
+    def refuse(v: dict[str, object]) -> dict[str, object]:
+        return {"addModelsToProject": {"success": False, "failures": [
+            {"model": "qwen-3-8b", "reason": "adapter limit reached"}]}}
+    fake.op_AddModelsToProject = refuse  # type: ignore[method-assign]
+    with pytest.raises(PlatformError, match="adapter limit reached"):
+        await make(fake).deploy("support", "qwen-3-8b", compute_pools=["pool-1"])
+
+
+@pytest.mark.parametrize("drop_with", ["timeout", "502"])
+@pytest.mark.parametrize("op", ["AddModelsToProject", "DeployModel"])
+async def test_deploy_unknown_outcome_after_commit_is_not_resent(
+    fake: FakePlatform, op: str, drop_with: str
+) -> None:
+    fake.drop_after_commit[op] = 1
+    fake.drop_with = drop_with
+    dep = await make(fake).deploy("support", "qwen-3-8b", compute_pools=["pool-1"])
+    assert fake.commits[op] == 1
+    assert fake.calls[op] == 1, "the platform showed it was applied: no second send"
+    assert dep.compute_pools == ["pool-1"]
+    assert fake.calls["DescribeModelService"] >= 1
+
+
+async def test_deploy_unknown_outcome_before_commit_is_resent_once(fake: FakePlatform) -> None:
+    fake.fail_before_commit["DeployModel"] = 1
+    await make(fake).deploy("support", "qwen-3-8b", compute_pools=["pool-1"])
+    assert fake.calls["DeployModel"] == 2 and fake.commits["DeployModel"] == 1
+
+
+async def test_create_job_unknown_outcome_creates_exactly_one(fake: FakePlatform) -> None:
+    p = make(fake)
+    await p.create_job(name="train", recipe="r", project="support", args={})  # an older run
+    fake.drop_after_commit["CreateJob"] = 1
+    job = await p.create_job(name="train", recipe="r", project="support", args={}, num_gpus=2)
+    assert fake.commits["CreateJob"] == 2 and fake.calls["CreateJob"] == 2
+    assert job.id == fake.jobs[-1]["id"], "found the new job, not the older run"
+    assert job.num_gpus == 2
+
+
+async def test_create_job_lost_before_commit_is_resent(fake: FakePlatform) -> None:
+    fake.fail_before_commit["CreateJob"] = 1
+    await make(fake).create_job(name="train", recipe="r", project="support", args={})
+    assert fake.commits["CreateJob"] == 1 and fake.calls["CreateJob"] == 2
+
+
+async def test_create_project_unknown_outcome_creates_exactly_one(fake: FakePlatform) -> None:
+    fake.drop_after_commit["CreateProject"] = 1
+    proj = await make(fake).create_project("sales", name="Sales", description="d")
+    assert proj.key == "sales" and proj.name == "Sales"
+    assert fake.commits["CreateProject"] == 1 and fake.calls["CreateProject"] == 1
+
+
+async def test_unknown_outcome_forever_gives_up(fake: FakePlatform) -> None:
+    fake.fail_before_commit["CreateProject"] = 100
+    with pytest.raises(PlatformUnavailable, match="outcome stayed unknown"):
+        await make(fake, max_retries=2).create_project("sales", name="Sales")
+    assert fake.calls["CreateProject"] == 3 and "sales" not in fake.projects
+
+
+async def test_update_deployment_ttft_alone_sends_current_pools(fake: FakePlatform) -> None:
+    fake.add_service("support", "qwen-3-8b", ["pool-2"])
+    dep = await make(fake).update_deployment("support", "qwen-3-8b", max_ttft_ms=5000)
+    body = next(b for b in fake.bodies if b["operationName"] == "UpdateModel")
+    assert body["variables"]["input"] == {
+        "project": "support", "modelService": "qwen-3-8b",
+        "placement": {"computePools": ["pool-2"], "maxTtftMs": 5000},
+    }
+    assert dep.max_ttft_ms == 5000
+
+
+async def test_update_deployment_retried_on_unknown_outcome(fake: FakePlatform) -> None:
+    fake.add_service("support", "qwen-3-8b", ["pool-1"])
+    fake.drop_after_commit["UpdateModel"] = 1
+    dep = await make(fake).update_deployment("support", "qwen-3-8b", is_default=True)
+    assert dep.is_default and fake.calls["UpdateModel"] == 2   # idempotent: plain retry
+
+
+async def test_get_and_remove_deployment(fake: FakePlatform) -> None:
+    p = make(fake)
+    assert await p.get_deployment("support", "qwen-3-8b") is None
+    assert await p.get_deployment("nope", "qwen-3-8b") is None
+    fake.add_service("support", "qwen-3-8b", ["pool-id-1"])
+    dep = await p.get_deployment("support", "qwen-3-8b")
+    assert dep is not None and dep.compute_pools == ["pool-1"] and dep.status == "ONLINE"
+    await p.remove_deployment("support", "qwen-3-8b")
+    await p.remove_deployment("support", "qwen-3-8b")          # already gone: fine
+    await p.remove_deployment("no-such-project", "qwen-3-8b")  # EntityNotFound: fine
+    assert ("support", "qwen-3-8b") not in fake.services
+
+
+async def test_model_and_project_updates_send_only_given_fields(fake: FakePlatform) -> None:
+    p = make(fake)
+    model = await p.update_model_compute_config("qwen-3-8b", kv_cache_len=1000)
+    assert model.compute_config is not None
+    assert (model.compute_config.tp, model.compute_config.kv_cache_len) == (1, 1000)
+    body = next(b for b in fake.bodies if b["operationName"] == "UpdateModelComputeConfig")
+    assert body["variables"] == {"idOrKey": "qwen-3-8b", "input": {"kvCacheLen": 1000}}
+    proj = await p.update_project("support", is_archived=True)
+    assert proj.is_archived and proj.name == "Customer support"
+
+
+async def test_whoami_and_get_job(fake: FakePlatform) -> None:
+    p = make(fake)
+    assert (await p.whoami())["role"] == "admin"
+    job = await p.create_job(name="j", recipe="r", project="support", args={})
+    fake.jobs[0]["status"] = "COMPLETED"
+    assert (await p.get_job(job.id)).status == "COMPLETED"
