@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_startup import cli_path  # noqa: E402
-from genworkspace import generate  # noqa: E402
+from bench_startup import cli_path
+from genworkspace import generate
 
 TARGET_S = 1.5
 
