@@ -1,0 +1,396 @@
+"""The reference platform as an ASGI application (no web framework: a plain ASGI callable).
+
+Routes:
+    POST /api/graphql          GraphQL (schema.graphql), `Authorization: Bearer <key>`
+    GET  /_emulator/health     readiness probe, no auth
+    GET  /_emulator/stats      request counts by outcome and operation (admin key)
+    POST /_emulator/stats/reset
+    GET  /_emulator/faults     current fault settings (admin key)
+    POST /_emulator/faults     JSON object of `FaultConfig` fields, merged into the current ones
+
+Auth: with `api_keys` (key → role), a missing or unknown key gets HTTP 401 with a JSON body;
+only the `admin` role may run mutations (others get a GraphQL error with extensions.code
+FORBIDDEN). With `api_keys=None` auth is off and every caller is admin (the embedded platform).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    build_schema,
+    execute_sync,
+    parse,
+    validate,
+)
+
+from adaptive_deploy.emulator.core import Emulator, EmulatorError, Timing
+from adaptive_deploy.emulator.faults import Decision, FaultConfig, FaultInjector
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+ROLES = ("admin", "read-only", "inference", "annotator")
+_MAX_BODY = 10 * 1024 * 1024
+
+
+class DroppedResponse(ConnectionResetError):
+    """Raised after a committed mutation to make the server reset the connection."""
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> GraphQLSchema:
+    """The emulator's GraphQL schema, built from schema.graphql."""
+    sdl = (resources.files("adaptive_deploy.emulator") / "schema.graphql").read_text("utf-8")
+    return build_schema(sdl)
+
+
+def _root(emu: Emulator) -> dict[str, Any]:
+    """Root resolvers for Query and Mutation; graphql-core calls them as (info, **args)."""
+    def caller(info: Any) -> tuple[str, str]:
+        ctx: dict[str, str] = info.context
+        return ctx["user"], ctx["role"]
+
+    return {
+        # queries
+        "models": lambda info, filter=None: emu.models(filter),
+        "model": lambda info, idOrKey: emu.model(idOrKey),
+        "computePools": lambda info: emu.compute_pools(),
+        "harmonyGroups": lambda info: emu.harmony_groups(),
+        "projects": lambda info, filter=None: emu.projects(filter),
+        "project": lambda info, idOrKey: emu.project(idOrKey),
+        "jobs": lambda info, page=None, filter=None, order=None: emu.jobs(page, filter),
+        "job": lambda info, id: emu.job(id),
+        "me": lambda info: emu.user(*caller(info)),
+        "roles": lambda info: emu.roles(),
+        "permissions": lambda info: emu.permissions(caller(info)[1]),
+        # mutations
+        "updateModelComputeConfig":
+            lambda info, idOrKey, input: emu.update_model_compute_config(idOrKey, input),
+        "addModelsToProject":
+            lambda info, input: emu.add_models_to_project(input["project"], input["models"]),
+        "removeModelFromProject":
+            lambda info, input: emu.remove_model_from_project(input["project"], input["model"]),
+        "deployModel": lambda info, input: emu.deploy_model(
+            input["project"], input["model"], input.get("placement"),
+            input.get("speculativeDecoding")),
+        "updateModelService": lambda info, input: emu.update_model_service(input),
+        "terminateModel": lambda info, idOrKey, force: emu.terminate_model(idOrKey, force),
+        "createProject": lambda info, input: emu.create_project(input),
+        "updateProject": lambda info, idOrKey, input: emu.update_project(idOrKey, input),
+        "createJob": lambda info, input: emu.create_job(input),
+        "cancelJob": lambda info, id: emu.cancel_job(id),
+        "resizeInferencePartition":
+            lambda info, input: emu.resize_inference_partition(input["computePool"],
+                                                               int(input["size"])),
+    }
+
+
+def _format_error(error: GraphQLError) -> dict[str, Any]:
+    original = error.original_error
+    out: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        out["path"] = list(error.path)
+    if isinstance(original, EmulatorError):
+        out["extensions"] = {"code": original.code}
+    elif original is not None:
+        # A bug in the emulator: say so without leaking internals.
+        out["message"] = f"Internal error: {type(original).__name__}"
+        out["extensions"] = {"code": "INTERNAL_SERVER_ERROR"}
+    else:
+        out["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED"}
+    return out
+
+
+class EmulatorApp:
+    """ASGI callable serving the emulator. Attributes `emulator` and `faults` are public."""
+
+    def __init__(
+        self, emulator: Emulator, *, api_keys: Mapping[str, str] | None,
+        faults: FaultInjector,
+    ) -> None:
+        self.emulator = emulator
+        self.api_keys = dict(api_keys) if api_keys is not None else None
+        self.faults = faults
+        self.schema = load_schema()
+        self.root = _root(emulator)
+        self._documents: dict[str, tuple[DocumentNode, list[GraphQLError]]] = {}
+
+    # ------------------------------------------------------------------ ASGI entry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        if path == "/_emulator/health":
+            await self._json(send, 200, {"status": "ok"})
+        elif path == "/api/graphql" and method == "POST":
+            await self._graphql(scope, receive, send)
+        elif path.startswith("/_emulator/"):
+            await self._test_api(scope, receive, send, method, path)
+        elif path == "/api/graphql":
+            await self._json(send, 405, {"error": "method not allowed: use POST"},
+                             [(b"allow", b"POST")])
+        else:
+            await self._json(send, 404, {"error": f"not found: {path}"})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    async def _json(
+        send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        payload = json.dumps(body).encode()
+        await send({
+            "type": "http.response.start", "status": status,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(payload)).encode()), *(headers or [])],
+        })
+        await send({"type": "http.response.body", "body": payload})
+
+    @staticmethod
+    async def _body(receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > _MAX_BODY:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    def _caller(self, scope: Scope) -> tuple[str, str] | None:
+        """(user name, role) of the bearer key, or None when refused."""
+        if self.api_keys is None:
+            return "local-admin", "admin"
+        headers = dict(scope.get("headers") or [])
+        auth = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, key = auth.partition(" ")
+        role = self.api_keys.get(key.strip()) if scheme.lower() == "bearer" else None
+        if role is None:
+            return None
+        return f"emulator-{role}", role
+
+    async def _unauthorized(self, send: Send) -> None:
+        await self._json(
+            send, 401,
+            {"error": "unauthorized",
+             "message": "Unauthorized: missing or invalid API key (Authorization: Bearer <key>)"},
+            [(b"www-authenticate", b'Bearer realm="adaptive"')],
+        )
+
+    def _document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
+        cached = self._documents.get(query)
+        if cached is not None:
+            return cached
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return None, [exc]
+        errors = validate(self.schema, document)
+        if len(self._documents) > 512:
+            self._documents.clear()
+        self._documents[query] = (document, errors)
+        return document, errors
+
+    @staticmethod
+    def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+        ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if name:
+            return next((o for o in ops if o.name and o.name.value == name), None)
+        return ops[0] if len(ops) == 1 else None
+
+    # ------------------------------------------------------------------ GraphQL
+
+    async def _graphql(self, scope: Scope, receive: Receive, send: Send) -> None:
+        caller = self._caller(scope)
+        body = await self._body(receive)
+        if caller is None:
+            self.faults.count("unauthorized")
+            await self._unauthorized(send)
+            return
+        try:
+            request = json.loads(body or b"")
+            query = request["query"]
+            if not isinstance(query, str):
+                raise TypeError("query must be a string")
+            variables = request.get("variables") or {}
+            operation_name = request.get("operationName")
+        except (ValueError, KeyError, TypeError) as exc:
+            self.faults.count("bad_request")
+            await self._json(send, 400, {"errors": [
+                {"message": f"Bad request: expected a JSON body with a query string ({exc})",
+                 "extensions": {"code": "BAD_REQUEST"}}]})
+            return
+        document, errors = self._document(query)
+        operation = self._operation(document, operation_name) if document is not None else None
+        is_mutation = operation is not None and operation.operation == OperationType.MUTATION
+        op_label = operation_name or (operation.name.value if operation and operation.name
+                                      else None)
+
+        decision = self.faults.decide(is_mutation)
+        if decision.delay_s > 0:
+            await asyncio.sleep(decision.delay_s)
+        if await self._pre_fault(decision, send, op_label):
+            return
+
+        if errors or document is None:
+            self.faults.count("invalid", op_label)
+            await self._json(send, 200, {"data": None,
+                                         "errors": [_format_error(e) for e in errors]})
+            return
+        user, role = caller
+        if is_mutation and role != "admin":
+            self.faults.count("forbidden", op_label)
+            await self._json(send, 200, {"data": None, "errors": [{
+                "message": f"Forbidden: role {role} may not run mutation {op_label or ''}"
+                           " (missing permission: write; only admin keys may mutate)".strip(),
+                "extensions": {"code": "FORBIDDEN"}}]})
+            return
+
+        result = self._execute(document, variables, operation_name, user, role)
+        if decision.action == "drop":
+            # The change is committed; the caller never learns the outcome.
+            self.faults.count("dropped", op_label)
+            if decision.drop_reset:
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", b"100000")]})
+                raise DroppedResponse("emulator fault: connection reset after commit")
+            await self._json(send, 502, {"error": "bad gateway (emulator fault: response "
+                                                  "dropped after commit)"})
+            return
+        self.faults.count("ok", op_label)
+        await self._json(send, 200, result)
+
+    async def _pre_fault(self, decision: Decision, send: Send, op_label: str | None) -> bool:
+        """Faults that answer before anything executes. True when a response was sent."""
+        cfg = self.faults.config
+        if decision.action == "rate_limit":
+            self.faults.count("rate_limited", op_label)
+            retry = f"{cfg.retry_after_s:g}".encode()
+            await self._json(send, 429, {"error": "too many requests (emulator fault)"},
+                             [(b"retry-after", retry)])
+            return True
+        if decision.action == "fail":
+            self.faults.count("failed", op_label)
+            await self._json(send, cfg.fail_status,
+                             {"error": "service unavailable (emulator fault)"})
+            return True
+        if decision.action == "hang":
+            self.faults.count("hung", op_label)
+            await asyncio.sleep(cfg.hang_s)
+            await self._json(send, 504, {"error": "gateway timeout (emulator fault: hang)"})
+            return True
+        return False
+
+    def _execute(
+        self, document: DocumentNode, variables: dict[str, Any], operation_name: str | None,
+        user: str, role: str,
+    ) -> dict[str, Any]:
+        emu = self.emulator
+        with emu.lock:
+            emu.begin_request()
+            result = execute_sync(
+                self.schema, document, root_value=self.root,
+                context_value={"user": user, "role": role},
+                variable_values=variables, operation_name=operation_name,
+            )
+        out: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            out["errors"] = [_format_error(e) for e in result.errors]
+        return out
+
+    # ------------------------------------------------------------------ test API
+
+    async def _test_api(
+        self, scope: Scope, receive: Receive, send: Send, method: str, path: str
+    ) -> None:
+        body = await self._body(receive)
+        caller = self._caller(scope)
+        if caller is None:
+            await self._unauthorized(send)
+            return
+        if caller[1] != "admin":
+            await self._json(send, 403, {"error": "forbidden: the test API needs an admin key"})
+            return
+        if path == "/_emulator/stats" and method == "GET":
+            await self._json(send, 200, self.faults.stats())
+        elif path == "/_emulator/stats/reset" and method == "POST":
+            self.faults.reset_stats()
+            await self._json(send, 200, self.faults.stats())
+        elif path == "/_emulator/faults" and method == "GET":
+            await self._json(send, 200, self.faults.config.to_dict())
+        elif path == "/_emulator/faults" and method == "POST":
+            try:
+                data = json.loads(body or b"{}")
+                if not isinstance(data, dict):
+                    raise ValueError("expected a JSON object")
+                config = FaultConfig.from_dict(data, base=self.faults.config)
+            except (ValueError, TypeError) as exc:
+                await self._json(send, 400, {"error": f"invalid fault settings: {exc}"})
+                return
+            self.faults.configure(config)
+            await self._json(send, 200, config.to_dict())
+        else:
+            await self._json(send, 404, {"error": f"not found: {method} {path}"})
+
+
+def create_app(
+    db_path: str | Path,
+    *,
+    seed: str | None = "default",
+    api_keys: Mapping[str, str] | None = None,
+    online_delay_s: float = 2.0,
+    job_durations: tuple[float, float] = (1.0, 3.0),
+    faults: FaultConfig | Mapping[str, Any] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> EmulatorApp:
+    """Build the emulator's ASGI app over the SQLite file `db_path` (created and seeded from
+    `seed` when new). `api_keys` maps key → role (admin, read-only, inference, annotator);
+    None turns auth off. `job_durations` is (pending seconds, running seconds)."""
+    if api_keys is not None:
+        bad = sorted({r for r in api_keys.values() if r not in ROLES})
+        if bad:
+            raise ValueError(f"unknown role(s) {', '.join(bad)}: use one of {', '.join(ROLES)}")
+    if isinstance(faults, Mapping):
+        config = FaultConfig.from_dict(dict(faults))
+    else:
+        config = faults or FaultConfig()
+    timing = Timing(online_delay_s=online_delay_s, job_pending_s=job_durations[0],
+                    job_running_s=job_durations[1])
+    emulator = Emulator(db_path, seed=seed, timing=timing, clock=clock)
+    return EmulatorApp(emulator, api_keys=api_keys, faults=FaultInjector(config))

@@ -1,0 +1,1180 @@
+"""The reference platform's rules and its SQLite store.
+
+`Emulator` owns one SQLite database (WAL mode) and implements every query and mutation the
+GraphQL layer (`emulator.app`) exposes, returning plain dicts shaped like the GraphQL types.
+Nested fields (a model's backbone, a project's model services) are callables taking
+`(info, **args)`: graphql-core's default resolver calls them, so only what a query selects is
+loaded.
+
+Statuses are computed from stored timestamps on read, so no background thread is needed:
+a deployment is PENDING for `online_delay_s` after (re)deployment, then ONLINE, or ERROR when
+the emulator's own memory check fails; a job is PENDING, RUNNING, then COMPLETED over
+`job_durations`. A completed `specdec_alignment` job's output model is materialised at the start
+of the next request (`settle`).
+
+Thread safety: one connection guarded by a re-entrant lock; every request runs under the lock
+and every mutation in one `BEGIN IMMEDIATE` transaction, so several processes may share a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+
+_SEED_NAMESPACE = uuid.UUID("7d3f2c1e-5a8b-4c6d-9e0f-1a2b3c4d5e6f")
+_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+_GIB = 1024**3
+
+
+class EmulatorError(Exception):
+    """A platform error; `code` becomes the GraphQL error's extensions.code."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(EmulatorError):
+    """An entity does not exist: message "EntityNotFound: <kind> <key>"."""
+
+    code = "NOT_FOUND"
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"EntityNotFound: {kind} {key}")
+
+
+class InvalidInput(EmulatorError):
+    """A platform rule refused the request."""
+
+    code = "BAD_USER_INPUT"
+
+
+class Conflict(EmulatorError):
+    """The object already exists."""
+
+    code = "CONFLICT"
+
+
+class Forbidden(EmulatorError):
+    """The caller's role may not do this."""
+
+    code = "FORBIDDEN"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long simulated transitions take, in seconds."""
+
+    online_delay_s: float = 2.0
+    job_pending_s: float = 1.0
+    job_running_s: float = 3.0
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pools (
+    id TEXT PRIMARY KEY, key TEXT UNIQUE NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL,
+    gpu TEXT NOT NULL, gpu_gib REAL, groups INTEGER NOT NULL, world_size INTEGER NOT NULL,
+    capabilities TEXT NOT NULL, partition_size INTEGER NOT NULL, ord INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS models (
+    id TEXT PRIMARY KEY, key TEXT UNIQUE NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL,
+    is_adapter INTEGER NOT NULL, backbone TEXT, family TEXT, size INTEGER,
+    supported_tp TEXT NOT NULL, tp INTEGER, kv_cache_len INTEGER, max_seq_len INTEGER,
+    spec_dec_draft INTEGER NOT NULL, memory TEXT NOT NULL, training_job TEXT);
+CREATE TABLE IF NOT EXISTS projects (
+    id TEXT PRIMARY KEY, key TEXT UNIQUE NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
+    created_at INTEGER NOT NULL, is_archived INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS services (
+    id TEXT PRIMARY KEY, project_id TEXT NOT NULL, model TEXT NOT NULL, name TEXT NOT NULL,
+    created_at INTEGER NOT NULL, is_default INTEGER NOT NULL, desired_online INTEGER NOT NULL,
+    deployed INTEGER NOT NULL, deployed_at REAL, compute_pools TEXT NOT NULL, max_ttft_ms INTEGER,
+    num_draft_steps INTEGER, UNIQUE (project_id, model));
+CREATE TABLE IF NOT EXISTS recipes (
+    id TEXT PRIMARY KEY, key TEXT UNIQUE NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
+    args TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL, recipe TEXT NOT NULL,
+    args TEXT NOT NULL, num_gpus INTEGER NOT NULL, compute_pool TEXT NOT NULL,
+    created_at REAL NOT NULL, pending_s REAL NOT NULL, running_s REAL NOT NULL,
+    canceled_at REAL, settled INTEGER NOT NULL, result TEXT);
+CREATE TABLE IF NOT EXISTS roles (key TEXT PRIMARY KEY, permissions TEXT NOT NULL);
+"""
+
+
+def _seed_id(kind: str, key: str) -> str:
+    # Seeded objects get stable ids so two emulators seeded alike agree.
+    return str(uuid.uuid5(_SEED_NAMESPACE, f"{kind}:{key}"))
+
+
+def _ms(t: float) -> int:
+    return int(t * 1000)
+
+
+def load_seed(name: str) -> dict[str, Any]:
+    """Read a seed inventory: a bundled name (e.g. "default") or a path to a YAML file."""
+    import yaml
+
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        text = path.read_text(encoding="utf-8")
+    else:
+        if not re.fullmatch(r"[a-z0-9_-]+", name):
+            raise InvalidInput(f"unknown seed {name!r}")
+        ref = resources.files("adaptive_deploy.emulator") / "seed" / f"{name}.yaml"
+        try:
+            text = ref.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise InvalidInput(f"unknown seed {name!r}") from exc
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise InvalidInput(f"seed {name!r} is not a mapping")
+    return data
+
+
+class Emulator:
+    """The platform: state in SQLite, rules in methods. Create one per database file."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        *,
+        seed: str | None = "default",
+        timing: Timing | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.timing = timing or Timing()
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, one per mutation.
+        self.conn = sqlite3.connect(
+            str(self.db_path), check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self._cache: dict[str, Any] = {}
+        with self.lock:
+            # executescript commits on its own; IF NOT EXISTS keeps it idempotent.
+            self.conn.executescript(_SCHEMA)
+        with self.transaction():
+            seeded = self.conn.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
+            if seeded is None:
+                # Seeding happens only on a new database: a restart keeps everything as it was.
+                if seed:
+                    self._seed(load_seed(seed))
+                self.conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('seeded', ?)", (seed or "",)
+                )
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self.lock:
+            self.conn.close()
+
+    # ------------------------------------------------------------------ transactions, caching
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the read cache is dropped afterwards."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                self._cache.clear()
+                raise
+            self.conn.execute("COMMIT")
+            self._cache.clear()
+
+    def begin_request(self) -> None:
+        """Start of a request: forget cached reads, materialise finished jobs' outputs."""
+        self._cache.clear()
+        self.settle()
+
+    def now(self) -> float:
+        return self.clock()
+
+    def _rows(self, table: str) -> list[sqlite3.Row]:
+        key = f"rows:{table}"
+        if key not in self._cache:
+            order = "ord" if table == "pools" else "created_at, rowid"
+            self._cache[key] = self.conn.execute(
+                f"SELECT * FROM {table} ORDER BY {order}"  # table names are constants
+            ).fetchall()
+        rows: list[sqlite3.Row] = self._cache[key]
+        return rows
+
+    def _by(self, table: str, column: str) -> dict[str, sqlite3.Row]:
+        key = f"by:{table}:{column}"
+        if key not in self._cache:
+            self._cache[key] = {row[column]: row for row in self._rows(table)}
+        index: dict[str, sqlite3.Row] = self._cache[key]
+        return index
+
+    # ------------------------------------------------------------------ seeding
+
+    def _seed(self, seed: dict[str, Any]) -> None:
+        c = self.conn
+        now = self.now()
+        created = _ms(now)
+        gpus: dict[str, float] = seed.get("gpus", {})
+        self._set_meta("usable_fraction", str(seed.get("usable_fraction", 0.9)))
+        for i, pool in enumerate(seed.get("compute_pools", [])):
+            c.execute(
+                "INSERT INTO pools VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    _seed_id("pool", pool["key"]), pool["key"], pool.get("name", pool["key"]),
+                    created, pool["gpu"], gpus.get(pool["gpu"]), int(pool.get("groups", 1)),
+                    int(pool.get("world_size", 8)), json.dumps(pool.get("capabilities", [])),
+                    int(pool.get("world_size", 8)), i,
+                ),
+            )
+        for m in seed.get("models", []):
+            cc = m.get("compute_config", {})
+            self._insert_model(
+                key=m["key"], name=m.get("name", m["key"]), created=created, is_adapter=False,
+                backbone=None, family=m.get("family"), size=m.get("size"),
+                supported_tp=m.get("supported_tp", [1]), tp=cc.get("tp"),
+                kv_cache_len=cc.get("kv_cache_len"), max_seq_len=cc.get("max_seq_len"),
+                spec_dec_draft=bool(m.get("spec_dec_draft", False)), memory=m.get("memory", {}),
+                model_id=_seed_id("model", m["key"]),
+            )
+        for key, backbone in (seed.get("adapters") or {}).items():
+            base = self._by("models", "key").get(backbone)
+            self._insert_model(
+                key=key, name=key, created=created, is_adapter=True, backbone=backbone,
+                family=base["family"] if base else None, size=None,
+                supported_tp=json.loads(base["supported_tp"]) if base else [1],
+                tp=None, kv_cache_len=None, max_seq_len=None, spec_dec_draft=False, memory={},
+                model_id=_seed_id("model", key),
+            )
+        for r in seed.get("recipes", []):
+            c.execute(
+                "INSERT INTO recipes VALUES (?,?,?,?,?,?)",
+                (_seed_id("recipe", r["key"]), r["key"], r.get("name", r["key"]),
+                 r.get("description", ""), json.dumps(r.get("args", [])), created),
+            )
+        for role, perms in (seed.get("roles") or {}).items():
+            c.execute("INSERT INTO roles VALUES (?, ?)", (role, json.dumps(perms)))
+        for p in seed.get("projects", []):
+            pid = _seed_id("project", p["key"])
+            c.execute(
+                "INSERT INTO projects VALUES (?,?,?,?,?,0)",
+                (pid, p["key"], p.get("name", p["key"]), p.get("description", ""), created),
+            )
+            for d in p.get("deployments", []):
+                # Seeded deployments are ONLINE from the start: deployed long ago.
+                c.execute(
+                    "INSERT INTO services VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (_seed_id("service", f"{p['key']}/{d['model']}"), pid, d["model"], d["model"],
+                     created, int(bool(d.get("is_default", False))), 1, 1,
+                     now - 10 * 365 * 86400, json.dumps(d.get("compute_pools", [])),
+                     d.get("max_ttft_ms"), None),
+                )
+        self._cache.clear()
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def _meta(self, key: str, default: str) -> str:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row["value"]) if row else default
+
+    def _insert_model(
+        self, *, key: str, name: str, created: int, is_adapter: bool, backbone: str | None,
+        family: str | None, size: int | None, supported_tp: list[int], tp: int | None,
+        kv_cache_len: int | None, max_seq_len: int | None, spec_dec_draft: bool,
+        memory: dict[str, Any], model_id: str | None = None, training_job: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (model_id or str(uuid.uuid4()), key, name, created, int(is_adapter), backbone, family,
+             size, json.dumps(supported_tp), tp, kv_cache_len, max_seq_len, int(spec_dec_draft),
+             json.dumps(memory), training_job),
+        )
+        self._cache.clear()
+
+    # ------------------------------------------------------------------ lookups
+
+    def _find(self, table: str, kind: str, id_or_key: str) -> sqlite3.Row:
+        row = self._by(table, "key").get(id_or_key) or self._by(table, "id").get(id_or_key)
+        if row is None:
+            raise NotFound(kind, id_or_key)
+        return row
+
+    def _model_row(self, id_or_key: str) -> sqlite3.Row:
+        return self._find("models", "model", id_or_key)
+
+    def _project_row(self, id_or_key: str) -> sqlite3.Row:
+        return self._find("projects", "project", id_or_key)
+
+    def _pool_row(self, id_or_key: str) -> sqlite3.Row:
+        return self._find("pools", "compute pool", id_or_key)
+
+    def _services_of_project(self, project_id: str) -> list[sqlite3.Row]:
+        return [s for s in self._rows("services") if s["project_id"] == project_id]
+
+    def _services_of_model(self, model_key: str) -> list[sqlite3.Row]:
+        return [s for s in self._rows("services") if s["model"] == model_key]
+
+    def _service_row(self, project: sqlite3.Row, id_or_key: str) -> sqlite3.Row:
+        for s in self._services_of_project(project["id"]):
+            if id_or_key in (s["id"], s["model"], s["name"]):
+                return s
+        raise NotFound("model service", f"{id_or_key} in project {project['key']}")
+
+    # ------------------------------------------------------------------ computed status
+
+    def _usable_gib(self, pool: sqlite3.Row) -> float | None:
+        if pool["gpu_gib"] is None:
+            return None
+        return float(pool["gpu_gib"]) * float(self._meta_cached("usable_fraction", "0.9"))
+
+    def _meta_cached(self, key: str, default: str) -> str:
+        ck = f"meta:{key}"
+        if ck not in self._cache:
+            self._cache[ck] = self._meta(key, default)
+        value: str = self._cache[ck]
+        return value
+
+    def memory_need_gib(self, model: sqlite3.Row) -> float | None:
+        """Per-GPU need of a base model at its current compute config (weights + KV, with the
+        draft's share for accelerated models), or None when the model has no memory data."""
+        mem = json.loads(model["memory"])
+        if not mem or model["tp"] is None:
+            return None
+        tp = int(model["tp"])
+        kv_len = int(model["kv_cache_len"] or 0)
+
+        def part(weights: float, bpt: float, heads: int) -> float:
+            return weights / tp + kv_len * bpt / min(tp, max(heads, 1)) / _GIB
+
+        need = part(mem.get("weights_gib", 0.0), mem.get("kv_bytes_per_token", 0),
+                    int(mem.get("kv_heads", 1)))
+        draft = mem.get("draft")
+        if draft:
+            need += part(draft.get("weights_gib", 0.0), draft.get("kv_bytes_per_token", 0),
+                         int(draft.get("kv_heads", 1)))
+        return need
+
+    def _load_error(self, service: sqlite3.Row) -> str | None:
+        """The emulator's own load check: does the model fit on every pool of its placement?"""
+        model = self._by("models", "key").get(service["model"])
+        if model is None:
+            return f"model {service['model']} no longer exists"
+        if model["is_adapter"]:
+            base = self._by("models", "key").get(model["backbone"])
+            if base is None:
+                return None
+            model = base
+        need = self.memory_need_gib(model)
+        if need is None:
+            return None
+        for pool_key in json.loads(service["compute_pools"]):
+            pool = self._by("pools", "key").get(pool_key)
+            if pool is None:
+                continue
+            usable = self._usable_gib(pool)
+            if usable is not None and need > usable:
+                return (
+                    f"insufficient memory: needs {need:.1f} GiB per GPU, {usable:.1f} GiB usable "
+                    f"on {pool['gpu']} (compute pool {pool['key']})"
+                )
+        return None
+
+    def _service_status(self, service: sqlite3.Row) -> tuple[str, str | None]:
+        if not service["deployed"]:
+            return "OFFLINE", None
+        if not service["desired_online"]:
+            return "TURNED_OFF", None
+        error = self._load_error(service)
+        if error:
+            return "ERROR", error
+        if self.now() - float(service["deployed_at"] or 0) < self.timing.online_delay_s:
+            return "PENDING", None
+        return "ONLINE", None
+
+    def _model_online(self, model_key: str) -> tuple[str, str | None]:
+        statuses = [self._service_status(s) for s in self._services_of_model(model_key)]
+        names = {s for s, _ in statuses}
+        error = next((e for _, e in statuses if e), None)
+        for candidate in ("ONLINE", "PENDING", "ERROR"):
+            if candidate in names:
+                return candidate, error
+        return "OFFLINE", error
+
+    def _job_state(self, job: sqlite3.Row) -> tuple[str, float, float | None, float | None]:
+        """(status, progress, started_at, ended_at) from the job's timestamps."""
+        now = self.now()
+        created = float(job["created_at"])
+        start = created + float(job["pending_s"])
+        end = start + float(job["running_s"])
+        canceled = job["canceled_at"]
+        if canceled is not None and float(canceled) < end:
+            started = start if float(canceled) >= start else None
+            progress = 0.0
+            if started is not None and job["running_s"]:
+                progress = (float(canceled) - start) / float(job["running_s"])
+            return "CANCELED", round(progress, 4), started, float(canceled)
+        if now < start:
+            return "PENDING", 0.0, None, None
+        if now < end:
+            progress = (now - start) / float(job["running_s"]) if job["running_s"] else 1.0
+            return "RUNNING", round(progress, 4), start, None
+        return "COMPLETED", 1.0, start, end
+
+    # ------------------------------------------------------------------ settle (job outputs)
+
+    def settle(self) -> None:
+        """Materialise outputs of jobs that have completed since the last request."""
+        now = self.now()
+        due = self.conn.execute(
+            "SELECT id FROM jobs WHERE settled=0 AND canceled_at IS NULL "
+            "AND created_at + pending_s + running_s <= ?",
+            (now,),
+        ).fetchall()
+        if not due:
+            return
+        with self.transaction():
+            for row in due:
+                job = self.conn.execute("SELECT * FROM jobs WHERE id=?", (row["id"],)).fetchone()
+                if job is None or job["settled"]:
+                    continue  # another process settled it first
+                result = self._complete_job(job)
+                self.conn.execute(
+                    "UPDATE jobs SET settled=1, result=? WHERE id=?",
+                    (json.dumps(result), job["id"]),
+                )
+
+    def _complete_job(self, job: sqlite3.Row) -> dict[str, Any]:
+        if job["recipe"] != "specdec_alignment":
+            return {}
+        args = json.loads(job["args"])
+        target = self._by("models", "key").get(args.get("target_model"))
+        draft = self._by("models", "key").get(args.get("draft_model"))
+        if target is None:
+            return {"error": f"EntityNotFound: model {args.get('target_model')}"}
+        out_key = f"{target['key']}_accelerated"
+        # A deterministic acceptance rate per job, so tests and re-reads agree.
+        rate = round(random.Random(job["id"]).uniform(0.55, 0.85), 3)
+        if out_key not in self._by("models", "key"):
+            memory = json.loads(target["memory"])
+            if draft is not None and memory:
+                dmem = json.loads(draft["memory"])
+                memory["draft"] = {k: dmem.get(k) for k in
+                                   ("weights_gib", "kv_bytes_per_token", "kv_heads")}
+            end = float(job["created_at"]) + float(job["pending_s"]) + float(job["running_s"])
+            self._insert_model(
+                key=out_key, name=f"{target['name']} (accelerated)", created=_ms(end),
+                is_adapter=False, backbone=None, family=target["family"], size=target["size"],
+                supported_tp=json.loads(target["supported_tp"]), tp=target["tp"],
+                kv_cache_len=target["kv_cache_len"], max_seq_len=target["max_seq_len"],
+                spec_dec_draft=False, memory=memory, training_job=job["id"],
+            )
+        return {
+            "modelKey": out_key, "acceptanceRate": rate, "targetModel": target["key"],
+            "draftModel": args.get("draft_model"),
+        }
+
+    # ------------------------------------------------------------------ output records
+
+    def model_record(self, row: sqlite3.Row) -> Record:
+        """A Model as the GraphQL type sees it."""
+        key = row["key"]
+        online, error = self._model_online(key)
+        cc = None
+        if not row["is_adapter"]:
+            cc = {"tp": row["tp"], "kvCacheLen": row["kv_cache_len"],
+                  "maxSeqLen": row["max_seq_len"]}
+        return {
+            "id": row["id"], "key": key, "name": row["name"], "createdAt": row["created_at"],
+            "online": online, "error": error, "providerName": "HARMONY", "isExternal": False,
+            "inStorage": True, "isAdapter": bool(row["is_adapter"]),
+            "backbone": lambda info, **_: self._maybe_model(row["backbone"]),
+            "parent": lambda info, **_: self._maybe_model(row["backbone"]),
+            "isTraining": False, "isPublished": True, "isStable": True,
+            "isSpecDecDraft": bool(row["spec_dec_draft"]),
+            "capabilities": ["TextGeneration"], "supportedTp": json.loads(row["supported_tp"]),
+            "family": row["family"], "publisher": None, "size": row["size"],
+            "computeConfig": cc, "harmonyUrl": f"model_registry://{key}",
+            "nodeStatuses": lambda info, **_: self._node_statuses(key),
+            "projects": lambda info, filter=None, **_: self._model_projects(key, filter),
+            "modelServices": lambda info, filter=None, **_: self._model_services(key, filter),
+            "trainingRun": lambda info, **_: self._maybe_job(row["training_job"]),
+        }
+
+    def _maybe_model(self, key: str | None) -> Record | None:
+        row = self._by("models", "key").get(key) if key else None
+        return self.model_record(row) if row is not None else None
+
+    def _maybe_job(self, job_id: str | None) -> Record | None:
+        row = self._by("jobs", "id").get(job_id) if job_id else None
+        return self.job_record(row) if row is not None else None
+
+    def _node_statuses(self, model_key: str) -> list[Record]:
+        out: list[Record] = []
+        node = {"PENDING": "SPAWNING", "ONLINE": "READY", "ERROR": "FAILED"}
+        for s in self._services_of_model(model_key):
+            status, error = self._service_status(s)
+            if status not in node:
+                continue
+            for pool_key in json.loads(s["compute_pools"]):
+                pool = self._by("pools", "key").get(pool_key)
+                out.append({
+                    "status": node[status], "error": error,
+                    "progress": 1.0 if status == "ONLINE" else 0.0,
+                    "computePool": self.pool_record(pool) if pool is not None else None,
+                    "harmonyServer": f"{pool_key}-0",
+                })
+        return out
+
+    def _project_filter(self, rows: list[sqlite3.Row], flt: dict[str, Any] | None) -> list[Record]:
+        archived = (flt or {}).get("isArchived")
+        return [self.project_record(p) for p in rows
+                if archived is None or bool(p["is_archived"]) == archived]
+
+    def _model_projects(self, model_key: str, flt: dict[str, Any] | None) -> list[Record]:
+        ids = {s["project_id"] for s in self._services_of_model(model_key)}
+        return self._project_filter([p for p in self._rows("projects") if p["id"] in ids], flt)
+
+    def _model_services(self, model_key: str, flt: dict[str, Any] | None) -> list[Record]:
+        archived = (flt or {}).get("isArchived")
+        out = []
+        for s in self._services_of_model(model_key):
+            project = self._by("projects", "id")[s["project_id"]]
+            if archived is None or bool(project["is_archived"]) == archived:
+                out.append(self.service_record(s))
+        return out
+
+    def service_record(self, row: sqlite3.Row) -> Record:
+        """A ModelService. numDraftSteps is write-only and deliberately absent."""
+        status, error = self._service_status(row)
+        pools = json.loads(row["compute_pools"])
+        placement = None
+        if pools or row["max_ttft_ms"] is not None:
+            placement = {"computePools": pools, "maxTtftMs": row["max_ttft_ms"]}
+        return {
+            "id": row["id"], "projectId": row["project_id"], "key": row["model"],
+            "name": row["name"], "createdAt": row["created_at"],
+            "model": lambda info, **_: self._maybe_model(row["model"]),
+            "status": status, "error": error, "isDefault": bool(row["is_default"]),
+            "desiredOnline": bool(row["desired_online"]), "deleted": False,
+            "placement": placement, "systemPromptTemplate": None, "toolProviders": [],
+        }
+
+    def project_record(self, row: sqlite3.Row) -> Record:
+        """A Project."""
+        pid = row["id"]
+
+        def services(info: Any, filter: dict[str, Any] | None = None, **_: Any) -> list[Record]:
+            model = (filter or {}).get("model")
+            return [self.service_record(s) for s in self._services_of_project(pid)
+                    if model is None or model in (s["model"], s["id"])]
+
+        def service(info: Any, idOrKey: str, **_: Any) -> Record | None:
+            try:
+                return self.service_record(self._service_row(row, idOrKey))
+            except NotFound:
+                return None
+
+        def default(info: Any, **_: Any) -> Record | None:
+            return next((self.service_record(s) for s in self._services_of_project(pid)
+                         if s["is_default"]), None)
+
+        def models(info: Any, **_: Any) -> list[Record]:
+            keys = [s["model"] for s in self._services_of_project(pid)]
+            return [r for r in (self._maybe_model(k) for k in keys) if r is not None]
+
+        return {
+            "id": pid, "key": row["key"], "name": row["name"], "description": row["description"],
+            "createdAt": row["created_at"], "isArchived": bool(row["is_archived"]),
+            "modelServices": services, "modelService": service, "defaultModelService": default,
+            "models": models, "metrics": [], "permissions": ["project:read", "project:write"],
+            "shares": [],
+        }
+
+    def pool_record(self, row: sqlite3.Row) -> Record:
+        """A ComputePool with its harmony groups (one per replica)."""
+        def groups(info: Any, **_: Any) -> list[Record]:
+            return self._groups(row)
+
+        return {
+            "id": row["id"], "key": row["key"], "name": row["name"],
+            "createdAt": row["created_at"], "capabilities": json.loads(row["capabilities"]),
+            "harmonyGroups": groups, "allHarmonyGroups": groups,
+        }
+
+    def _groups(self, pool: sqlite3.Row) -> list[Record]:
+        # Each deployed model runs one replica on every group of the pool, taking tp GPUs.
+        models: dict[str, int] = {}
+        for s in self._rows("services"):
+            if not s["deployed"] or not s["desired_online"]:
+                continue
+            if pool["key"] not in json.loads(s["compute_pools"]):
+                continue
+            m = self._by("models", "key").get(s["model"])
+            if m is None:
+                continue
+            base = self._by("models", "key").get(m["backbone"]) if m["is_adapter"] else m
+            if base is not None:
+                models.setdefault(base["key"], int(base["tp"] or 1))
+        online = [k for k in models if self._model_online(k)[0] == "ONLINE"]
+        jobs = [j for j in self._rows("jobs") if j["compute_pool"] == pool["key"]
+                and self._job_state(j)[0] in ("PENDING", "RUNNING")]
+        out = []
+        for i in range(int(pool["groups"])):
+            allocations = [{"name": k, "numGpus": tp, "ranks": [], "createdAt": pool["created_at"],
+                            "job": None} for k, tp in models.items()]
+            if i == 0:
+                allocations += [{"name": j["name"], "numGpus": j["num_gpus"], "ranks": [],
+                                 "createdAt": _ms(j["created_at"]),
+                                 "job": lambda info, _j=j, **_: self.job_record(_j)}
+                                for j in jobs]
+            allocated = min(int(pool["world_size"]), sum(a["numGpus"] for a in allocations))
+            out.append({
+                "id": _seed_id("group", f"{pool['key']}/{i}"), "key": f"{pool['key']}-{i}",
+                "computePool": {"id": pool["id"], "key": pool["key"], "name": pool["name"]},
+                "status": "ONLINE", "url": f"http://harmony-{pool['key']}-{i}.emulator.local",
+                "worldSize": pool["world_size"], "inferencePartitionSize": pool["partition_size"],
+                "gpuTotal": pool["world_size"], "gpuAllocated": allocated,
+                "gpuAllocations": allocations, "gpuTypes": pool["gpu"],
+                "createdAt": pool["created_at"],
+                "onlineModels": [r for r in (self._maybe_model(k) for k in online) if r],
+            })
+        return out
+
+    def recipe_record(self, key: str) -> Record | None:
+        row = self._by("recipes", "key").get(key)
+        if row is None:
+            return None
+        return {
+            "id": row["id"], "key": row["key"], "name": row["name"], "content": None,
+            "contentHash": hashlib.sha256(row["key"].encode()).hexdigest(), "editable": False,
+            "global": True, "builtin": True,
+            "inputSchema": {"required": json.loads(row["args"])},
+            "jsonSchema": {"type": "object", "required": json.loads(row["args"])},
+            "description": row["description"], "labels": [], "createdAt": row["created_at"],
+            "updatedAt": None, "createdBy": None,
+        }
+
+    def job_record(self, row: sqlite3.Row) -> Record:
+        """A Job. The specdec output and acceptance rate appear as a MODEL artifact."""
+        status, progress, started, ended = self._job_state(row)
+        result = json.loads(row["result"]) if row["result"] else {}
+        artifacts = []
+        checkpoints: list[str] = []
+        if status == "COMPLETED" and result.get("modelKey"):
+            checkpoints = [result["modelKey"]]
+            artifacts.append({
+                "id": _seed_id("artifact", row["id"]), "name": result["modelKey"],
+                "kind": "MODEL", "status": "READY",
+                "uri": f"model_registry://{result['modelKey']}", "metadata": result,
+                "createdAt": _ms(ended or self.now()), "byproducts": None,
+            })
+        stage_status = {"PENDING": "PENDING", "RUNNING": "RUNNING", "COMPLETED": "DONE",
+                        "CANCELED": "CANCELLED"}[status]
+        project = self._by("projects", "id").get(row["project_id"])
+        return {
+            "id": row["id"], "name": row["name"], "status": status,
+            "createdAt": _ms(row["created_at"]), "createdBy": None,
+            "startedAt": _ms(started) if started is not None else None,
+            "endedAt": _ms(ended) if ended is not None else None,
+            "durationMs": _ms(ended - started) if ended is not None and started else None,
+            "progress": progress, "error": result.get("error"), "kind": "CUSTOM",
+            "stages": [{
+                "name": "draft_alignment" if row["recipe"] == "specdec_alignment" else "run",
+                "status": stage_status, "parent": None, "stageId": 0,
+                "startedAt": _ms(started) if started is not None else None,
+                "endedAt": _ms(ended) if ended is not None else None, "durationMs": None,
+                "info": {"__typename": "TrainingJobStageOutput", "monitoringLink": None,
+                         "totalNumSamples": 1000, "processedNumSamples": int(progress * 1000),
+                         "checkpoints": checkpoints},
+            }],
+            "artifacts": artifacts,
+            "project": self.project_record(project) if project is not None else None,
+            "recipe": self.recipe_record(row["recipe"]),
+            "details": {"__typename": "CustomRecipeJobDetails", "args": json.loads(row["args"]),
+                        "recipeHash": None, "resumeArtifactId": None, "harmonyImageTag": None},
+            "commonDetails": {"computePool": row["compute_pool"], "numGpus": row["num_gpus"],
+                              "gpuDurationMs": None},
+        }
+
+    # ------------------------------------------------------------------ queries
+
+    def models(self, flt: dict[str, Any] | None = None) -> list[Record]:
+        """Query.models: every registry model; `online` filters on the computed status."""
+        online = (flt or {}).get("online")
+        records = [self.model_record(r) for r in self._rows("models")]
+        if online:
+            records = [r for r in records if r["online"] in online]
+        return records
+
+    def model(self, id_or_key: str) -> Record | None:
+        """Query.model: None when unknown."""
+        row = self._by("models", "key").get(id_or_key) or self._by("models", "id").get(id_or_key)
+        return self.model_record(row) if row is not None else None
+
+    def compute_pools(self) -> list[Record]:
+        """Query.computePools."""
+        return [self.pool_record(r) for r in self._rows("pools")]
+
+    def harmony_groups(self) -> list[Record]:
+        """Query.harmonyGroups."""
+        return [g for p in self._rows("pools") for g in self._groups(p)]
+
+    def projects(self, flt: dict[str, Any] | None = None) -> list[Record]:
+        """Query.projects."""
+        return self._project_filter(self._rows("projects"), flt)
+
+    def project(self, id_or_key: str) -> Record | None:
+        """Query.project: None when unknown."""
+        row = (self._by("projects", "key").get(id_or_key)
+               or self._by("projects", "id").get(id_or_key))
+        return self.project_record(row) if row is not None else None
+
+    def job(self, job_id: str) -> Record | None:
+        """Query.job: None when unknown."""
+        row = self._by("jobs", "id").get(str(job_id))
+        return self.job_record(row) if row is not None else None
+
+    def jobs(self, page: dict[str, Any] | None, flt: dict[str, Any] | None) -> Record:
+        """Query.jobs, newest first; cursors are offsets."""
+        flt = flt or {}
+        rows = list(reversed(self._rows("jobs")))
+        if flt.get("project"):
+            project = self._project_row(flt["project"])
+            rows = [r for r in rows if r["project_id"] == project["id"]]
+        if flt.get("name"):
+            rows = [r for r in rows if r["name"] == flt["name"]]
+        if flt.get("customRecipes"):
+            rows = [r for r in rows if r["recipe"] in flt["customRecipes"]]
+        records = [self.job_record(r) for r in rows]
+        if flt.get("status"):
+            records = [r for r in records if r["status"] in flt["status"]]
+        page = page or {}
+        start = int(page.get("offset") or 0)
+        if page.get("after"):
+            start = int(page["after"]) + 1
+        first = page.get("first")
+        end = len(records) if first is None else min(len(records), start + int(first))
+        nodes = records[start:end]
+        return {
+            "totalCount": len(records), "nodes": nodes,
+            "pageInfo": {"hasNextPage": end < len(records), "hasPreviousPage": start > 0,
+                         "startCursor": str(start) if nodes else None,
+                         "endCursor": str(end - 1) if nodes else None},
+        }
+
+    def roles(self) -> list[Record]:
+        """Query.roles."""
+        return [self._role_record(r["key"]) for r in self._rows_plain("roles")]
+
+    def _rows_plain(self, table: str) -> list[sqlite3.Row]:
+        return self.conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+
+    def _role_record(self, key: str) -> Record:
+        row = self.conn.execute("SELECT * FROM roles WHERE key=?", (key,)).fetchone()
+        perms = json.loads(row["permissions"]) if row else []
+        return {"id": _seed_id("role", key), "key": key, "name": key, "createdAt": 0,
+                "permissions": perms}
+
+    def permissions(self, role: str) -> list[str]:
+        """The permissions of a role."""
+        return list(self._role_record(role)["permissions"])
+
+    def user(self, name: str, role: str) -> Record:
+        """Query.me for the caller: a user per API key, never showing the key."""
+        team = {"id": _seed_id("team", "default"), "key": "default", "name": "Default team",
+                "createdAt": 0}
+        return {
+            "id": _seed_id("user", name), "email": f"{name}@emulator.local", "name": name,
+            "userType": "HUMAN", "createdAt": 0, "deleted": False,
+            "teams": [{"team": team, "role": self._role_record(role)}],
+        }
+
+    # ------------------------------------------------------------------ mutations
+
+    def update_model_compute_config(self, id_or_key: str, cfg: dict[str, Any]) -> Record:
+        """Mutation.updateModelComputeConfig: tp must be in supportedTp and divide the GPUs per
+        node of every pool the model is placed on; deployed services restart (PENDING)."""
+        with self.transaction():
+            model = self._model_row(id_or_key)
+            if model["is_adapter"]:
+                raise InvalidInput(
+                    f"model {model['key']} is an adapter: it uses its base model's compute config"
+                )
+            tp = cfg.get("tp")
+            if tp is not None:
+                self._check_tp(model, int(tp), self._placed_pools(model["key"]))
+            for field in ("kvCacheLen", "maxSeqLen"):
+                value = cfg.get(field)
+                if value is not None and int(value) <= 0:
+                    raise InvalidInput(f"{field} must be positive, got {value}")
+            sets = {"tp": tp, "kv_cache_len": cfg.get("kvCacheLen"),
+                    "max_seq_len": cfg.get("maxSeqLen")}
+            changes = {k: v for k, v in sets.items() if v is not None and v != model[k]}
+            if changes:
+                assignments = ", ".join(f"{k}=?" for k in changes)
+                self.conn.execute(f"UPDATE models SET {assignments} WHERE id=?",
+                                  (*changes.values(), model["id"]))
+                self._restart_services(model["key"])
+        return self.model_record(self._model_row(model["key"]))
+
+    def _placed_pools(self, model_key: str) -> set[str]:
+        pools: set[str] = set()
+        for s in self._rows("services"):
+            m = self._by("models", "key").get(s["model"])
+            if m is None or not s["deployed"]:
+                continue
+            if s["model"] == model_key or (m["is_adapter"] and m["backbone"] == model_key):
+                pools.update(json.loads(s["compute_pools"]))
+        return pools
+
+    def _restart_services(self, model_key: str) -> None:
+        now = self.now()
+        for s in self._rows("services"):
+            m = self._by("models", "key").get(s["model"])
+            if s["deployed"] and m is not None and (
+                s["model"] == model_key or (m["is_adapter"] and m["backbone"] == model_key)
+            ):
+                self.conn.execute("UPDATE services SET deployed_at=? WHERE id=?", (now, s["id"]))
+
+    def _check_tp(self, model: sqlite3.Row, tp: int, pool_keys: set[str] | list[str]) -> None:
+        supported = json.loads(model["supported_tp"])
+        if tp not in supported:
+            raise InvalidInput(
+                f"tp {tp} is not supported by model {model['key']} (supportedTp: {supported})"
+            )
+        for key in pool_keys:
+            pool = self._by("pools", "key").get(key)
+            if pool is not None and int(pool["world_size"]) % tp != 0:
+                raise InvalidInput(
+                    f"tp {tp} does not divide the {pool['world_size']} GPUs per node of "
+                    f"compute pool {key}"
+                )
+
+    def _writable_project(self, id_or_key: str) -> sqlite3.Row:
+        project = self._project_row(id_or_key)
+        if project["is_archived"]:
+            raise InvalidInput(f"project {project['key']} is archived")
+        return project
+
+    def _bind(self, project: sqlite3.Row, model: sqlite3.Row) -> sqlite3.Row:
+        for s in self._services_of_project(project["id"]):
+            if s["model"] == model["key"]:
+                return s
+        sid = str(uuid.uuid4())
+        self.conn.execute(
+            "INSERT INTO services VALUES (?,?,?,?,?,0,1,0,NULL,'[]',NULL,NULL)",
+            (sid, project["id"], model["key"], model["key"], _ms(self.now())),
+        )
+        self._cache.clear()
+        return self._by("services", "id")[sid]
+
+    def add_models_to_project(self, project: str, models: list[str]) -> Record:
+        """Mutation.addModelsToProject: idempotent; unknown models are reported as failures."""
+        failures = []
+        with self.transaction():
+            prow = self._writable_project(project)
+            for key in models:
+                try:
+                    self._bind(prow, self._model_row(key))
+                except NotFound as exc:
+                    failures.append({"model": key, "reason": exc.message})
+        return {"success": not failures, "failures": failures}
+
+    def _validate_placement(
+        self, model: sqlite3.Row, placement: dict[str, Any] | None
+    ) -> tuple[list[str], int | None]:
+        if placement is None:
+            # No placement: the first pool able to serve inference.
+            pool = next((p for p in self._rows("pools")
+                         if "INFERENCE" in json.loads(p["capabilities"])), None)
+            if pool is None:
+                raise InvalidInput("no compute pool has the INFERENCE capability")
+            pools, ttft = [pool["key"]], None
+        else:
+            pools = list(dict.fromkeys(str(p) for p in placement.get("computePools") or []))
+            ttft = placement.get("maxTtftMs")
+        if not pools:
+            raise InvalidInput("placement.computePools must name at least one compute pool")
+        keys = []
+        for p in pools:
+            pool = self._pool_row(p)
+            if "INFERENCE" not in json.loads(pool["capabilities"]):
+                raise InvalidInput(
+                    f"compute pool {pool['key']} does not have the INFERENCE capability"
+                )
+            keys.append(pool["key"])
+        if ttft is not None and int(ttft) <= 0:
+            raise InvalidInput(f"placement.maxTtftMs must be positive, got {ttft}")
+        base = model
+        if model["is_adapter"]:
+            base = self._model_row(model["backbone"])
+        if base["tp"] is not None:
+            self._check_tp(base, int(base["tp"]), keys)
+        return keys, ttft
+
+    @staticmethod
+    def _draft_steps(spec: dict[str, Any] | None) -> int | None:
+        if spec is None:
+            return None
+        steps = int(spec.get("numDraftSteps", 0))
+        if not 1 <= steps <= 8:
+            raise InvalidInput(f"numDraftSteps must be between 1 and 8, got {steps}")
+        return steps
+
+    def _check_adapter_limit(self, model: sqlite3.Row) -> None:
+        if not model["is_adapter"]:
+            return
+        limit = int(self._meta("adapters_per_base_model", "4"))
+        deployed = {s["model"] for s in self._rows("services")
+                    if s["deployed"] and s["desired_online"]}
+        siblings = {k for k in deployed
+                    if (m := self._by("models", "key").get(k)) is not None
+                    and m["is_adapter"] and m["backbone"] == model["backbone"]}
+        if model["key"] not in siblings and len(siblings) >= limit:
+            raise InvalidInput(
+                f"adapter limit reached: at most {limit} adapters of base model "
+                f"{model['backbone']} may be deployed ({', '.join(sorted(siblings))})"
+            )
+
+    def deploy_model(
+        self, project: str, model: str, placement: dict[str, Any] | None,
+        speculative_decoding: dict[str, Any] | None,
+    ) -> Record:
+        """Mutation.deployModel: binds when needed, checks placement, tp, the adapter limit and
+        numDraftSteps, then starts loading (PENDING → ONLINE or ERROR)."""
+        warnings: list[str] = []
+        with self.transaction():
+            prow = self._writable_project(project)
+            mrow = self._model_row(model)
+            steps = self._draft_steps(speculative_decoding)
+            existing = next((s for s in self._services_of_project(prow["id"])
+                             if s["model"] == mrow["key"]), None)
+            if placement is None and existing is not None and existing["deployed"]:
+                pools = json.loads(existing["compute_pools"])
+                ttft = existing["max_ttft_ms"]
+            else:
+                pools, ttft = self._validate_placement(mrow, placement)
+            if not (existing is not None and existing["deployed"] and existing["desired_online"]):
+                self._check_adapter_limit(mrow)
+            service = self._bind(prow, mrow)
+            if service["deployed"] and service["desired_online"]:
+                warnings.append(f"model {mrow['key']} was already deployed in project "
+                                f"{prow['key']}")
+            changed = (not service["deployed"] or not service["desired_online"]
+                       or pools != json.loads(service["compute_pools"]))
+            self.conn.execute(
+                "UPDATE services SET deployed=1, desired_online=1, deployed_at=?, "
+                "compute_pools=?, max_ttft_ms=?, num_draft_steps=COALESCE(?, num_draft_steps) "
+                "WHERE id=?",
+                (self.now() if changed else service["deployed_at"], json.dumps(pools), ttft,
+                 steps, service["id"]),
+            )
+            sid = service["id"]
+        return {"modelService": self.service_record(self._by("services", "id")[sid]),
+                "warnings": warnings}
+
+    def update_model_service(self, data: dict[str, Any]) -> Record:
+        """Mutation.updateModelService: only the given fields change."""
+        with self.transaction():
+            prow = self._writable_project(data["project"])
+            service = self._service_row(prow, str(data["modelService"]))
+            mrow = self._model_row(service["model"])
+            sets: dict[str, Any] = {}
+            if data.get("placement") is not None:
+                pools, ttft = self._validate_placement(mrow, data["placement"])
+                sets["compute_pools"] = json.dumps(pools)
+                sets["max_ttft_ms"] = ttft
+                if service["deployed"] and pools != json.loads(service["compute_pools"]):
+                    sets["deployed_at"] = self.now()
+            steps = self._draft_steps(data.get("speculativeDecoding"))
+            if steps is not None:
+                sets["num_draft_steps"] = steps
+            if data.get("name") is not None:
+                sets["name"] = str(data["name"])
+            if data.get("desiredOnline") is not None:
+                online = bool(data["desiredOnline"])
+                if online and not service["desired_online"] and service["deployed"]:
+                    self._check_adapter_limit(mrow)
+                    sets["deployed_at"] = self.now()
+                sets["desired_online"] = int(online)
+            if data.get("isDefault") is not None:
+                if data["isDefault"]:
+                    self.conn.execute("UPDATE services SET is_default=0 WHERE project_id=?",
+                                      (prow["id"],))
+                sets["is_default"] = int(bool(data["isDefault"]))
+            if sets:
+                assignments = ", ".join(f"{k}=?" for k in sets)
+                self.conn.execute(f"UPDATE services SET {assignments} WHERE id=?",
+                                  (*sets.values(), service["id"]))
+            sid = service["id"]
+        return self.service_record(self._by("services", "id")[sid])
+
+    def remove_model_from_project(self, project: str, model: str) -> bool:
+        """Mutation.removeModelFromProject: True when the model was bound."""
+        with self.transaction():
+            prow = self._project_row(project)
+            mrow = self._model_row(model)
+            cur = self.conn.execute("DELETE FROM services WHERE project_id=? AND model=?",
+                                    (prow["id"], mrow["key"]))
+            return cur.rowcount > 0
+
+    def terminate_model(self, id_or_key: str, force: bool) -> str:
+        """Mutation.terminateModel: unload everywhere; `force` needed for several projects."""
+        with self.transaction():
+            mrow = self._model_row(id_or_key)
+            active = [s for s in self._services_of_model(mrow["key"])
+                      if s["deployed"] and s["desired_online"]]
+            if len(active) > 1 and not force:
+                names = sorted(self._by("projects", "id")[s["project_id"]]["key"] for s in active)
+                raise InvalidInput(
+                    f"model {mrow['key']} is bound to {len(active)} projects "
+                    f"({', '.join(names)}); set force to terminate it"
+                )
+            self.conn.execute("UPDATE services SET desired_online=0 WHERE model=?",
+                              (mrow["key"],))
+        return f"model {mrow['key']} terminated"
+
+    def create_project(self, data: dict[str, Any]) -> Record:
+        """Mutation.createProject: the key defaults to a slug of the name."""
+        name = str(data.get("name") or "").strip()
+        if not name:
+            raise InvalidInput("project name must not be empty")
+        key = data.get("key") or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        if not isinstance(key, str) or not _KEY_RE.match(key):
+            raise InvalidInput(f"invalid project key {key!r}: use lowercase letters, digits, "
+                               "'-', '_' and '.'")
+        with self.transaction():
+            if key in self._by("projects", "key"):
+                raise Conflict(f"project {key} already exists")
+            pid = str(uuid.uuid4())
+            self.conn.execute("INSERT INTO projects VALUES (?,?,?,?,?,0)",
+                              (pid, key, name, data.get("description") or "", _ms(self.now())))
+        return self.project_record(self._project_row(key))
+
+    def update_project(self, id_or_key: str, data: dict[str, Any]) -> Record:
+        """Mutation.updateProject: name, description, isArchived."""
+        with self.transaction():
+            prow = self._project_row(id_or_key)
+            sets: dict[str, Any] = {}
+            if data.get("name") is not None:
+                if not str(data["name"]).strip():
+                    raise InvalidInput("project name must not be empty")
+                sets["name"] = str(data["name"])
+            if data.get("description") is not None:
+                sets["description"] = str(data["description"])
+            if data.get("isArchived") is not None:
+                sets["is_archived"] = int(bool(data["isArchived"]))
+            if sets:
+                assignments = ", ".join(f"{k}=?" for k in sets)
+                self.conn.execute(f"UPDATE projects SET {assignments} WHERE id=?",
+                                  (*sets.values(), prow["id"]))
+            key = prow["key"]
+        return self.project_record(self._project_row(key))
+
+    def create_job(self, data: dict[str, Any]) -> Record:
+        """Mutation.createJob: the recipe must exist, the pool needs the JOB capability,
+        specdec_alignment needs target_model, draft_model and dataset of one family."""
+        with self.transaction():
+            prow = self._writable_project(data["project"])
+            recipe = self._find("recipes", "recipe", str(data["recipe"]))
+            args = data.get("args") or {}
+            if not isinstance(args, dict):
+                raise InvalidInput("args must be an object")
+            missing = [a for a in json.loads(recipe["args"]) if a not in args]
+            if missing:
+                raise InvalidInput(f"recipe {recipe['key']} needs args: {', '.join(missing)}")
+            if recipe["key"] == "specdec_alignment":
+                target = self._model_row(str(args["target_model"]))
+                draft = self._model_row(str(args["draft_model"]))
+                if target["family"] != draft["family"]:
+                    raise InvalidInput(
+                        f"draft model {draft['key']} ({draft['family']}) does not share the "
+                        f"tokenizer family of target model {target['key']} ({target['family']})"
+                    )
+            if data.get("computePool"):
+                pool = self._pool_row(str(data["computePool"]))
+                if "JOB" not in json.loads(pool["capabilities"]):
+                    raise InvalidInput(
+                        f"compute pool {pool['key']} does not have the JOB capability"
+                    )
+            else:
+                found = next((p for p in self._rows("pools")
+                              if "JOB" in json.loads(p["capabilities"])), None)
+                if found is None:
+                    raise InvalidInput("no compute pool has the JOB capability")
+                pool = found
+            num_gpus = int(data.get("numGpus") or 0)
+            capacity = int(pool["world_size"]) * int(pool["groups"])
+            if not 1 <= num_gpus <= capacity:
+                raise InvalidInput(
+                    f"numGpus must be between 1 and {capacity} on compute pool {pool['key']}"
+                )
+            jid = str(uuid.uuid4())
+            self.conn.execute(
+                "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,NULL,0,NULL)",
+                (jid, data.get("name") or f"{recipe['key']}-{jid[:8]}", prow["id"],
+                 recipe["key"], json.dumps(args), num_gpus, pool["key"], self.now(),
+                 self.timing.job_pending_s, self.timing.job_running_s),
+            )
+        return self.job_record(self._by("jobs", "id")[jid])
+
+    def cancel_job(self, job_id: str) -> Record:
+        """Mutation.cancelJob: a no-op on a finished job."""
+        with self.transaction():
+            row = self._by("jobs", "id").get(str(job_id))
+            if row is None:
+                raise NotFound("job", str(job_id))
+            if self._job_state(row)[0] in ("PENDING", "RUNNING"):
+                self.conn.execute("UPDATE jobs SET canceled_at=? WHERE id=?",
+                                  (self.now(), row["id"]))
+        return self.job_record(self._by("jobs", "id")[str(job_id)])
+
+    def resize_inference_partition(self, pool: str, size: int) -> str:
+        """Mutation.resizeInferencePartition: 0..worldSize GPUs of each group for inference."""
+        with self.transaction():
+            prow = self._pool_row(pool)
+            if not 0 <= size <= int(prow["world_size"]):
+                raise InvalidInput(
+                    f"size must be between 0 and {prow['world_size']} for compute pool "
+                    f"{prow['key']}"
+                )
+            self.conn.execute("UPDATE pools SET partition_size=? WHERE id=?",
+                              (size, prow["id"]))
+        return f"inference partition of compute pool {prow['key']} resized to {size}"
+
+    def stored_draft_steps(self, project: str, model: str) -> int | None:
+        """The write-only numDraftSteps as stored (for tests; never exposed over GraphQL)."""
+        with self.lock:
+            prow = self._project_row(project)
+            row = self.conn.execute(
+                "SELECT num_draft_steps FROM services WHERE project_id=? AND model=?",
+                (prow["id"], model),
+            ).fetchone()
+            return None if row is None else row["num_draft_steps"]
