@@ -152,16 +152,17 @@ def observed(live: LiveState) -> dict[str, Fields]:
     """Fields per address as the platform reports them, under the same names as `desired`.
 
     Deployments: every live one. Projects: the non-archived ones. Models: the compute config
-    of every live model that has one. Jobs: recipe, project, num_gpus and `status` (which
+    of every live model (empty when it has none). Jobs: recipe, project, num_gpus and `status` (which
     decides the job's action); args are left out on purpose (they may hold resolved secrets).
     """
     out: dict[str, Fields] = {}
     for key, model in live.models.items():
+        # Every live model is listed (empty when it has no compute config): it exists.
         cc = model.compute_config
-        if cc is None:
-            continue
-        out[str(Address.model(key))] = _present(
-            {"tp": cc.tp, "kv_cache_len": cc.kv_cache_len, "max_seq_len": cc.max_seq_len}
+        out[str(Address.model(key))] = (
+            _present({"tp": cc.tp, "kv_cache_len": cc.kv_cache_len, "max_seq_len": cc.max_seq_len})
+            if cc is not None
+            else {}
         )
     for key, project in live.projects.items():
         if project.is_archived:
