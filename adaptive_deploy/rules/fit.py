@@ -1,0 +1,92 @@
+"""Rule: memory fit, per GPU, for every deployment on every pool of its placement (SPEC §3)."""
+
+from __future__ import annotations
+
+from adaptive_deploy.diagnostics import Diagnostic, YamlPath
+from adaptive_deploy.rules import codes
+from adaptive_deploy.rules.catalog import suggest_architecture
+from adaptive_deploy.rules.context import DeploymentRef, RuleContext
+from adaptive_deploy.rules.memory import DOES_NOT_FIT, GIB, TIGHT, FitRow, deployment_rows
+
+
+def _gib(value: float) -> str:
+    return f"{value / GIB:.1f}"
+
+
+def _pool_path(dep: DeploymentRef, pool: str) -> YamlPath:
+    if dep.spec is not None and dep.spec.placement is not None:
+        pools = dep.spec.placement.compute_pools
+        if pool in pools:
+            return (*dep.path, "placement", "compute_pools", pools.index(pool))
+    return dep.path
+
+
+def _breakdown_text(row: FitRow) -> str:
+    b = row.breakdown
+    assert b is not None
+    parts = [f"weights {_gib(b.weights)}", f"KV {_gib(b.kv)}"]
+    if b.draft:
+        parts.append(f"draft {_gib(b.draft)}")
+    if b.adapters:
+        parts.append(f"{row.adapters} adapter slot(s) {_gib(b.adapters)}")
+    parts.append(f"overhead {_gib(b.overhead)}")
+    return ", ".join(parts)
+
+
+def _unchecked(ctx: RuleContext, dep: DeploymentRef, row: FitRow) -> Diagnostic:
+    info = ctx.model(dep.model)
+    reason = row.reason or "unknown"
+    if reason.startswith("unknown architecture") or reason.startswith("unknown draft"):
+        hint = ""
+        if info is not None and info.architecture is None:
+            guess = suggest_architecture(dep.model)
+            hint = f"; did you mean architecture: {guess}?" if guess else (
+                f"; set models.{dep.model}.architecture to a catalog name or an inline mapping"
+            )
+        path = ctx.model_path(dep.model) if dep.model in ctx.workspace.models else dep.path
+        return ctx.warning(
+            codes.MEMORY_UNKNOWN_ARCHITECTURE,
+            f"GPU-memory fit of {dep.model} was not checked: {reason}{hint}",
+            path,
+        )
+    if reason.startswith("no placement"):
+        return ctx.warning(
+            codes.MEMORY_NO_PLACEMENT,
+            f"GPU-memory fit of {dep.address} was not checked: it has no placement, so its "
+            "pool and GPU are unknown",
+            dep.path,
+        )
+    return ctx.warning(
+        codes.MEMORY_UNKNOWN_GPU,
+        f"GPU-memory fit of {dep.model} on {row.pool} was not checked: {reason}",
+        _pool_path(dep, row.pool),
+    )
+
+
+def check_memory_fit(ctx: RuleContext) -> list[Diagnostic]:
+    """need <= usable per GPU for every deployment on every pool; tight is a warning and an
+    unknown architecture or GPU a warning that says the fit was not checked."""
+    out: list[Diagnostic] = []
+    for dep in ctx.deployments:
+        for row in deployment_rows(ctx, dep):
+            b = row.breakdown
+            if b is None:
+                out.append(_unchecked(ctx, dep, row))
+                continue
+            where = f"{dep.model} on {row.pool} ({row.gpu}, tp {row.tp})"
+            need = f"needs {_gib(b.total)} GiB per GPU of {_gib(b.usable)} GiB usable"
+            if b.verdict == DOES_NOT_FIT:
+                out.append(ctx.error(
+                    codes.MEMORY_DOES_NOT_FIT,
+                    f"{where} does not fit: {need} ({_breakdown_text(row)}); the largest "
+                    f"kv_cache_len that fits is {b.max_kv_cache_len:,}",
+                    _pool_path(dep, row.pool),
+                ))
+            elif b.verdict == TIGHT:
+                out.append(ctx.warning(
+                    codes.MEMORY_TIGHT,
+                    f"{where} is tight: {need} ({100 * b.total / b.usable:.0f} %); the largest "
+                    f"kv_cache_len that fits is {b.max_kv_cache_len:,}",
+                    _pool_path(dep, row.pool),
+                ))
+    return out
