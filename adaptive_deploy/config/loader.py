@@ -71,6 +71,10 @@ _SEQ = "tag:yaml.org,2002:seq"
 _constructor = yaml.constructor.SafeConstructor()
 
 
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org") else tag
+
+
 @dataclass
 class LoadedConfig:
     """The result of stage 1 (see docs/DESIGN.md).
@@ -339,7 +343,7 @@ class _Builder:
                 return self.mapping(node, path, aliased)
             assert isinstance(node, yaml.SequenceNode)
             if node.tag != _SEQ:
-                self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {node.tag}", node, path)
+                self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {_short_tag(node.tag)}", node, path)
                 return None
             out = []
             for i, item in enumerate(node.value):
@@ -361,7 +365,7 @@ class _Builder:
 
     def mapping(self, node: yaml.MappingNode, path: YamlPath, aliased: bool) -> dict[str, Any]:
         if node.tag != _MAP:
-            self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {node.tag}", node, path)
+            self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {_short_tag(node.tag)}", node, path)
             return {}
         out: dict[str, Any] = {}
         first: dict[str, yaml.Node] = {}
@@ -412,7 +416,7 @@ class _Builder:
         if tag == _TIMESTAMP:
             # Dates stay text: the configuration is JSON data (schema, digest, plan files).
             return node.value
-        self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {tag}", node, path)
+        self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {_short_tag(tag)}", node, path)
         return None
 
 
@@ -562,8 +566,8 @@ _JSON_TYPES = {
 _RANGE_WORDS = {
     "minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<",
 }
-# Paths whose values are never echoed in messages: they name credentials.
-_QUIET_PREFIXES = ("platform", "state")
+# Values never echoed in messages: they name credentials, or may be one by mistake.
+_QUIET_PATHS = {("platform", "api_key_env"), ("state", "dsn_env")}
 
 
 def _json_type(value: Any) -> str:
@@ -575,7 +579,8 @@ def _paths_of(diags: Iterable[Diagnostic]) -> set[YamlPath]:
 
 
 def _show(value: Any, path: YamlPath) -> str:
-    if path[:1] and path[0] in _QUIET_PREFIXES and isinstance(value, str):
+    quiet = path in _QUIET_PATHS or (bool(path) and _SECRET_KEY_RE.search(str(path[-1])))
+    if quiet and isinstance(value, str):
         return "the given string"
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -601,7 +606,8 @@ def _map_schema_error(err: ValidationError, source: SourceMap) -> Iterator[Diagn
     inst: Any = err.instance
     value_of: Any = err.validator_value
     schema = err.schema if isinstance(err.schema, dict) else {}
-    where = format_path(path) or "the top level"
+    # The message names the key; the full YAML path follows it in every output format.
+    where = str(path[-1]) if path else "the top level"
 
     def diag(code: str, message: str, at: YamlPath = path, value: bool = True) -> Diagnostic:
         return source.diagnostic(Severity.ERROR, code, message, at, value=value)
@@ -623,8 +629,7 @@ def _map_schema_error(err: ValidationError, source: SourceMap) -> Iterator[Diagn
     elif kind == "required":
         for name in value_of:
             if isinstance(inst, dict) and name not in inst:
-                yield diag(codes.MISSING_REQUIRED, f"missing required key '{name}' in {where}",
-                           value=False)
+                yield diag(codes.MISSING_REQUIRED, f"missing required key '{name}'", value=False)
     elif kind == "type":
         expected = err.validator_value
         expected_text = " or ".join(expected) if isinstance(expected, list) else str(expected)
@@ -638,8 +643,9 @@ def _map_schema_error(err: ValidationError, source: SourceMap) -> Iterator[Diagn
                   "maxProperties"):
         bound = "at least" if kind.startswith("min") else "at most"
         unit = "items" if "Items" in kind else "characters" if "Length" in kind else "keys"
-        yield diag(codes.OUT_OF_RANGE,
-                   f"'{where}' must have {bound} {err.validator_value} {unit}")
+        if value_of == 1:
+            unit = unit.removesuffix("s").replace("characte", "character")
+        yield diag(codes.OUT_OF_RANGE, f"'{where}' must have {bound} {value_of} {unit}")
     elif kind == "pattern":
         yield diag(codes.PATTERN_MISMATCH,
                    f"'{where}' {_show(inst, path)} does not match the pattern "
@@ -727,7 +733,7 @@ def _build_workspace(
                 code = codes.WRONG_TYPE if etype.endswith(("_type", "_parsing")) else codes.INVALID_VALUE
             # pydantic prefixes custom validator messages with "Value error, ".
             msg = str(e["msg"]).removeprefix("Value error, ")
-            where = format_path(path) or "the top level"
+            where = str(path[-1]) if path else "the top level"
             out.append(source.diagnostic(Severity.ERROR, code, f"'{where}': {msg}", path,
                                          value=code != codes.UNKNOWN_KEY))
         return None, out
