@@ -117,3 +117,35 @@ def test_plan_file_holds_templates_never_secrets(tmp_path: Path,
     assert "${env:HF_TOKEN}" in text
     change = Plan.from_dict(json.loads(text)).change("job.train")
     assert change is not None and change.sensitive_paths == ["args.hf_token"]
+
+
+def test_workspace_directory_is_recorded_relative_to_the_plan(tmp_path: Path) -> None:
+    ws_dir = tmp_path / "repo" / "infra"
+    ws_dir.mkdir(parents=True)
+    path = planfile.save(plan(WS, live_now()), tmp_path / "repo" / "out" / "plan.json",
+                         directory=ws_dir)
+    assert json.loads(path.read_text())["workspace_dir"] == "../infra"
+    assert planfile.directory_of(path) == ws_dir.resolve()
+    # the plan still loads (the extra key is not part of the plan model)
+    assert planfile.load(path).workspace == "test"
+    bare = planfile.save(plan(WS, live_now()), tmp_path / "bare.json")
+    assert planfile.directory_of(bare) == tmp_path
+
+
+def test_digest_is_stable_and_content_sensitive(tmp_path: Path) -> None:
+    p = plan(WS, live_now())
+    d1 = planfile.digest(p)
+    assert d1 == planfile.digest(p.to_dict()) and d1.startswith("sha256:")
+    path = planfile.save(p, tmp_path / "p.json", directory=tmp_path)
+    assert planfile.digest(json.loads(path.read_text())) == d1
+    p.config_digest = "sha256:changed"
+    assert planfile.digest(p) != d1
+
+
+def test_stale_reasons_accepts_a_plan_document() -> None:
+    lv = live_now()
+    d = plan(WS, lv).to_dict()
+    assert planfile.stale_reasons(d, lv, "sha256:cfg") == []
+    lv.deployments.clear()
+    assert planfile.stale_reasons(d, lv, "sha256:cfg") == [
+        "deployment.support/qwen-3-8b: changed on the platform since the plan"]
