@@ -155,13 +155,17 @@ class PostgresStateStore:
         )
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
+    def _tx(self, snapshot: bool = False) -> Iterator[Any]:
+        """One transaction; `snapshot` makes every statement in it see the same data
+        (REPEATABLE READ) so a multi-query read is consistent without taking row locks."""
         psycopg = _psycopg()
         with self._mutex:
             if self._conn is None:
                 raise StateError("state store is closed")
             try:
                 with self._conn.transaction():
+                    if snapshot:
+                        self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     yield self._conn
             except psycopg.Error as exc:
                 raise self._error(exc) from None
@@ -202,14 +206,8 @@ class PostgresStateStore:
 
     def read(self) -> StateSnapshot:
         """The workspace's lineage, serial and every resource record, read consistently."""
-        with self._tx() as conn:
-            # REPEATABLE READ is not needed: the serial row lock below orders us after writers.
-            meta = conn.execute(
-                "SELECT * FROM adaptive_deploy_workspaces WHERE workspace = %s FOR SHARE",
-                (self.workspace,),
-            ).fetchone()
-            if meta is None:
-                raise StateError(f"the state database lost workspace '{self.workspace}'")
+        with self._tx(snapshot=True) as conn:
+            meta = self._meta(conn)
             rows = conn.execute(
                 "SELECT * FROM adaptive_deploy_resources WHERE workspace = %s ORDER BY address",
                 (self.workspace,),
@@ -293,7 +291,7 @@ class PostgresStateStore:
 
     def integrity_check(self) -> list[str]:
         """Logical checks of this workspace's rows (the server guards physical integrity)."""
-        with self._tx() as conn:
+        with self._tx(snapshot=True) as conn:
             meta = self._meta(conn)
             resources = conn.execute(
                 "SELECT * FROM adaptive_deploy_resources WHERE workspace = %s", (self.workspace,)

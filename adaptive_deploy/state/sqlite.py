@@ -309,10 +309,10 @@ class SqliteLocker:
         self._host = socket.gethostname()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
         conn = connect(self.path)
         try:
-            with _transaction(conn, self.path):
+            with _transaction(conn, self.path, immediate):
                 yield conn
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from None
@@ -378,7 +378,7 @@ class SqliteLocker:
 
     def current(self) -> LockInfo | None:
         """The lock holder, if any; the lock of a dead local process is reported as free."""
-        with self._tx() as conn:
+        with self._tx(immediate=False) as conn:
             row = self._row(conn)
         if row is None or self._is_stale(row):
             return None
