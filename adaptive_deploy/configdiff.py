@@ -287,7 +287,7 @@ def compare(
             result.resources.append(ResourceDiff(address, "remove", _whole(address, old[address], "removed")))
         elif address not in old:
             result.resources.append(ResourceDiff(address, "add", _whole(address, new[address], "added")))
-        else:
+        elif old[address] != new[address]:  # equal data needs no deepdiff (the common case)
             fields = _compare_fields(address, old[address], new[address])
             if fields:
                 result.resources.append(ResourceDiff(address, "change", tuple(fields)))
@@ -297,14 +297,26 @@ def compare(
 # ---------------------------------------------------------------------------------------------
 # Memory impact
 
-FitRows = Callable[[Any], Iterable[Mapping[str, Any]]]
+# fit_rows(workspace, only) -> rows: `only` is the set of deployment addresses whose rows are
+# wanted, or None for every deployment.
+FitRows = Callable[[Any, "set[str] | None"], Iterable[Mapping[str, Any]]]
 
 
-def memory_rows(workspace: Any) -> list[dict[str, Any]]:
-    """Memory-fit rows of a validated `Workspace`, offline (no live data)."""
-    from adaptive_deploy.rules.memory import fit_report
+def memory_rows(workspace: Any, only: set[str] | None = None) -> list[dict[str, Any]]:
+    """Memory-fit rows of a validated `Workspace`, offline (no live data), for the deployments
+    in `only` (every deployment when None)."""
+    from adaptive_deploy.rules.context import RuleContext
+    from adaptive_deploy.rules.memory import deployment_rows, fit_report
 
-    return [dict(row.to_dict()) for row in fit_report(workspace)]
+    if only is None:
+        return [dict(row.to_dict()) for row in fit_report(workspace)]
+    ctx = RuleContext(workspace)
+    return [
+        dict(row.to_dict())
+        for dep in ctx.deployments
+        if dep.address in only
+        for row in deployment_rows(ctx, dep)
+    ]
 
 
 def _deployment_address(value: Any) -> str:
@@ -316,20 +328,56 @@ def _row_key(row: Mapping[str, Any]) -> tuple[str, str]:
     return _deployment_address(row.get("deployment")), str(row.get("pool"))
 
 
-def _related(deployment: str, raws: Iterable[Mapping[str, Any]]) -> set[str]:
-    """Addresses whose memory-relevant changes can move `deployment`'s memory: itself, its
-    model, the model's base (adapter) or adapters, the pools (resolved per row), the rules."""
-    project, model = Address.parse(deployment).project_and_model
-    related = {deployment, str(Address.model(model)), "rules"}
-    for raw in raws:
-        models = _mapping(raw.get("models"))
-        base = _mapping(models.get(model)).get("adapter_of")
-        if isinstance(base, str):
-            related |= {str(Address.model(base)), str(Address.deployment(project, base))}
-        for key, spec in models.items():
-            if _mapping(spec).get("adapter_of") in (model, base):
-                related |= {str(Address.model(key)), str(Address.deployment(project, key))}
-    return related
+@dataclass
+class _MemoryIndex:
+    """Who relates to whom for memory, over both sides: adapters and their base models,
+    deployments per model, pools per deployment."""
+
+    base_of: dict[str, str] = field(default_factory=dict)
+    adapters_of: dict[str, set[str]] = field(default_factory=dict)
+    deployments_of: dict[str, set[str]] = field(default_factory=dict)
+    pools_of: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, raws: Iterable[Mapping[str, Any]]) -> _MemoryIndex:
+        index = cls()
+        for raw in raws:
+            for key, spec in _mapping(raw.get("models")).items():
+                base = _mapping(spec).get("adapter_of")
+                if isinstance(base, str):
+                    index.base_of[key] = base
+                    index.adapters_of.setdefault(base, set()).add(key)
+            for pkey, pspec in _mapping(raw.get("projects")).items():
+                for mkey, dspec in _mapping(_mapping(pspec).get("deployments")).items():
+                    address = str(Address.deployment(pkey, mkey))
+                    index.deployments_of.setdefault(mkey, set()).add(address)
+                    pools = _mapping(_mapping(dspec).get("placement")).get("compute_pools")
+                    if isinstance(pools, list):
+                        index.pools_of.setdefault(address, set()).update(
+                            str(Address.compute_pool(str(p))) for p in pools
+                        )
+        return index
+
+    def related(self, deployment: str) -> set[str]:
+        """Addresses whose memory-relevant changes can move `deployment`'s rows: itself, its
+        model, its pools, the rules, and the adapters riding on the model (their models and
+        deployments in any project: adapter slots are counted per pool) or, for an adapter,
+        its base model."""
+        _, model = Address.parse(deployment).project_and_model
+        related = {deployment, str(Address.model(model)), "rules"}
+        related |= self.pools_of.get(deployment, set())
+        base = self.base_of.get(model)
+        if base is not None:
+            related.add(str(Address.model(base)))
+        for adapter in self.adapters_of.get(model, ()):
+            related.add(str(Address.model(adapter)))
+            related |= self.deployments_of.get(adapter, set())
+        return related
+
+    def affected(self, changed: set[str]) -> set[str]:
+        """Deployments whose rows a change of the `changed` addresses can move."""
+        every = set().union(*self.deployments_of.values()) if self.deployments_of else set()
+        return {d for d in every if self.related(d) & changed}
 
 
 def _cause_text(address: str, change: FieldChange) -> str:
@@ -358,6 +406,7 @@ def memory_impact(
     """Per deployment and pool whose fit row differs between the sides, the before/after rows
     and the memory-relevant field changes that explain it. Rows that did not move are left
     out, so an unrelated change (a project's description) reports no memory impact."""
+    index = _MemoryIndex.build(raws)
     old = {_row_key(r): r for r in base_rows}
     new = {_row_key(r): r for r in head_rows}
     by_address = {r.address: r for r in diff.resources}
@@ -369,7 +418,7 @@ def memory_impact(
         ):
             continue
         deployment, pool = key
-        related = _related(deployment, raws) | {str(Address.compute_pool(pool))}
+        related = index.related(deployment) | {str(Address.compute_pool(pool))}
         causes = []
         for address in sorted(related, key=_address_order):
             resource = by_address.get(address)
@@ -397,17 +446,22 @@ def diff_configs(
     """The full report: per-resource field differences, and the memory impact when any
     memory-relevant field changed and both sides' `Workspace` models are given.
 
-    `fit_rows(workspace) -> rows` defaults to `rules.memory.fit_report` (offline)."""
+    `fit_rows(workspace, only) -> rows` defaults to `memory_rows` (offline). Rows are only
+    computed for the deployments the memory-relevant changes can reach, so a one-line change
+    in a large workspace stays fast."""
     result = compare(base_raw, head_raw, base=base, head=head)
-    if not any(r.affects_memory for r in result.resources):
+    changed = {r.address for r in result.resources if r.affects_memory}
+    if not changed:
         return result
     if base_workspace is None and head_workspace is None:
         result.notes.append("memory impact not computed: no validated configuration")
         return result
     rows_of = fit_rows or memory_rows
+    # Memory rules apply to every deployment; other changes reach only related deployments.
+    only = None if "rules" in changed else _MemoryIndex.build((base_raw, head_raw)).affected(changed)
     try:
-        base_rows = list(rows_of(base_workspace)) if base_workspace is not None else []
-        head_rows = list(rows_of(head_workspace)) if head_workspace is not None else []
+        base_rows = list(rows_of(base_workspace, only)) if base_workspace is not None else []
+        head_rows = list(rows_of(head_workspace, only)) if head_workspace is not None else []
     except ImportError:
         result.notes.append("memory impact not computed: the memory model is not available")
         return result

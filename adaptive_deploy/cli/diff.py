@@ -68,7 +68,22 @@ def compute_diff(directory: Path, base_ref: str) -> dict[str, Any]:
     return result.to_dict()
 
 
-@click.command("diff")
+class _UsageError(click.UsageError):
+    exit_code = 1
+
+
+class _DiffCommand(click.Command):
+    """Exit 2 means "differences" for this command, so usage errors (a missing --base, an
+    unknown option), which click reports with exit 2, exit 1 like every other error."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _UsageError(exc.format_message(), exc.ctx) from None
+
+
+@click.command("diff", cls=_DiffCommand)
 @click.argument(
     "directory", default=".", required=False,
     type=click.Path(file_okay=False, path_type=Path),

@@ -131,14 +131,16 @@ def test_memory_impact_keeps_only_rows_that_moved_and_names_related_causes() -> 
 def test_diff_configs_uses_the_fit_rows_of_both_workspaces() -> None:
     seen = []
 
-    def rows(ws: Any) -> list[dict[str, Any]]:
-        seen.append(ws)
+    def rows(ws: Any, only: set[str] | None) -> list[dict[str, Any]]:
+        seen.append((ws, only))
         return [_row("support/qwen-3-8b", "pool-1", 50.0 if ws == "base" else 80.0,
                      "fits" if ws == "base" else "does-not-fit", max_kv_cache_len=250000)]
 
     head = edited("models:qwen-3-8b:compute_config:kv_cache_len", 500000)
     d = diff_configs(RAW, head, base_workspace="base", head_workspace="head", fit_rows=rows)
-    assert seen == ["base", "head"]
+    # Only the deployments the change reaches are computed (the adapter has no rows).
+    reach = {"deployment.support/qwen-3-8b", "deployment.support/support-lora-v3"}
+    assert seen == [("base", reach), ("head", reach)]
     [impact] = d.memory
     assert impact.deployment == "deployment.support/qwen-3-8b"
     text = render_text(d.to_dict())
@@ -150,6 +152,23 @@ def test_diff_configs_uses_the_fit_rows_of_both_workspaces() -> None:
     diff_configs(RAW, edited("workspace", "dev"), base_workspace="b", head_workspace="h",
                  fit_rows=rows)
     assert seen == []
+    # A memory rule reaches every deployment.
+    head = copy.deepcopy(RAW)
+    head["rules"] = {"memory": {"utilization": 0.92}}
+    diff_configs(RAW, head, base_workspace="b", head_workspace="h", fit_rows=rows)
+    assert seen == [("b", None), ("h", None)]
+
+
+def test_pool_gpu_change_reaches_only_deployments_on_that_pool() -> None:
+    seen: list[set[str] | None] = []
+
+    def rows(ws: Any, only: set[str] | None) -> list[dict[str, Any]]:
+        seen.append(only)
+        return []
+
+    diff_configs(RAW, edited("compute_pools:pool-2:gpu", "A100-80GB"), base_workspace="b",
+                 head_workspace="h", fit_rows=rows)
+    assert seen == [{"deployment.support/qwen-3-8b"}] * 2
 
 
 def test_markdown_escapes_table_breaking_characters() -> None:

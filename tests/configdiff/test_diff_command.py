@@ -175,6 +175,15 @@ def test_bad_ref_exits_1_with_a_clear_message(repo: GitRepo) -> None:
     assert "invalid git ref" in result.stderr
 
 
+def test_usage_errors_exit_1_not_2(repo: GitRepo) -> None:
+    # 2 means "differences"; a missing --base or an unknown option must not look like that.
+    result = run_diff(str(repo.workspace))
+    assert result.exit_code == 1
+    assert "--base" in result.output
+    result = run_diff(str(repo.workspace), "--base", "HEAD", "--format", "yaml")
+    assert result.exit_code == 1
+
+
 def test_not_a_git_repository_exits_1(tmp_path: Path) -> None:
     (tmp_path / "main.yaml").write_text(BASE_MAIN)
     result = run_diff(str(tmp_path), "--base", "HEAD")
