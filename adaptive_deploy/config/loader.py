@@ -213,11 +213,11 @@ def _load_file(path: Path, diags: list[Diagnostic]) -> tuple[dict[str, Any], Sou
     if node is None:
         return None
     if not isinstance(node, yaml.MappingNode):
-        line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
         if isinstance(node, yaml.ScalarNode) and node.tag == _NULL and node.value in ("", "~", "null"):
             # An empty file (or one holding only comments) contributes nothing.
             return {}, SourceMap()
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
         diags.append(
             _err(codes.TOP_LEVEL_NOT_MAPPING,
                  f"the top level of a configuration file must be a mapping (key: value), not {kind}",
