@@ -1,0 +1,106 @@
+"""Formatting helpers shared by the plan renderers (text, markdown). They format values of the
+plan document; they never compute plan content."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from adaptive_deploy.plan.model import SENSITIVE
+
+ARROW = "→"
+DESTROY_ACTIONS = ("delete", "forget")
+
+
+def value(v: Any) -> str:
+    """A value as a plan shows it: JSON-like, `(sensitive)` unquoted, None as `(none)`."""
+    if v is None:
+        return "(none)"
+    if v == SENSITIVE:
+        return SENSITIVE
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{k}: {value(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+def field_symbol(diff: Mapping[str, Any]) -> str:
+    if diff.get("before") is None:
+        return "+"
+    if diff.get("after") is None:
+        return "-"
+    return "~"
+
+
+def field_text(diff: Mapping[str, Any]) -> str:
+    """`kv_cache_len: 300000 → 400000`, `compute_pools: ["p1"]` (added or removed)."""
+    before, after = diff.get("before"), diff.get("after")
+    if before is None:
+        return f"{diff['path']}: {value(after)}"
+    if after is None:
+        return f"{diff['path']}: {value(before)}"
+    return f"{diff['path']}: {value(before)} {ARROW} {value(after)}"
+
+
+def field_remark(diff: Mapping[str, Any]) -> str:
+    """Why a field line is there, when it is not simply the configuration."""
+    parts = []
+    if diff.get("write_only"):
+        parts.append("write-only: not observable on the platform")
+    cause = diff.get("cause")
+    if cause == "drift":
+        parts.append("changed outside adaptive-deploy; reverting to the configuration")
+    elif cause == "both":
+        parts.append("changed in config and outside adaptive-deploy")
+    return f"({'; '.join(parts)})" if parts else ""
+
+
+def summary_line(plan: Mapping[str, Any]) -> str:
+    """`Plan: X to add, Y to change, Z to destroy.` (+ `, N to run`, `, N to forget`), or the
+    no-changes sentence."""
+    s = plan.get("summary") or {}
+    if not plan.get("has_changes", any(s.values())):
+        return "No changes. The platform matches the configuration."
+    line = f"Plan: {s.get('add', 0)} to add, {s.get('change', 0)} to change, " \
+           f"{s.get('destroy', 0)} to destroy"
+    if s.get("run"):
+        line += f", {s['run']} to run"
+    if s.get("forget"):
+        line += f", {s['forget']} to forget"
+    return line + "."
+
+
+def diagnostic(d: Mapping[str, Any]) -> str:
+    """`FILE:LINE:COL: error[CODE]: message (yaml.path)`, as Diagnostic.format does."""
+    loc = ":".join(str(d[k]) for k in ("file", "line", "column") if d.get(k) is not None)
+    prefix = f"{loc}: " if loc else ""
+    suffix = f" ({d['path']})" if d.get("path") else ""
+    return f"{prefix}{d.get('severity')}[{d.get('code')}]: {d.get('message')}{suffix}"
+
+
+def gib(v: Any) -> str:
+    return f"{float(v):.1f}" if isinstance(v, int | float) and not isinstance(v, bool) else "-"
+
+
+def memory_cells(row: Mapping[str, Any]) -> list[str]:
+    """deployment, pool, GPU, before → after GiB, usable GiB, verdict."""
+    before, after = row.get("before_gib"), row.get("after_gib")
+    total = gib(after) if before is None else f"{gib(before)} {ARROW} {gib(after)}"
+    return [
+        str(row.get("address", "")), str(row.get("pool", "")), str(row.get("gpu", "")),
+        total, gib(row.get("usable_gib")), str(row.get("verdict", "")),
+    ]
+
+
+MEMORY_HEADER = ["deployment", "pool", "GPU", "GiB per GPU", "usable", "verdict"]
+
+
+def drift_text(item: Mapping[str, Any]) -> str:
+    if item.get("path") is None:
+        return f"{item['address']}: {str(item.get('message', '')).lower()}"
+    return f"{item['path']}: {value(item.get('before'))} {ARROW} {value(item.get('after'))}"
