@@ -358,11 +358,11 @@ class _MemoryIndex:
                         )
         return index
 
-    def related(self, deployment: str) -> set[str]:
-        """Addresses whose memory-relevant changes can move `deployment`'s rows: itself, its
-        model, its pools, the rules, and the adapters riding on the model (their models and
-        deployments in any project: adapter slots are counted per pool) or, for an adapter,
-        its base model."""
+    def related(self, deployment: str, pool: str | None = None) -> set[str]:
+        """Addresses whose memory-relevant changes can move `deployment`'s rows (on `pool`,
+        a `compute_pool.x` address, when given): itself, its model, its pools, the rules, the
+        adapters riding on the model on that pool (their models and deployments in any
+        project: adapter slots are counted per pool) or, for an adapter, its base model."""
         _, model = Address.parse(deployment).project_and_model
         related = {deployment, str(Address.model(model)), "rules"}
         related |= self.pools_of.get(deployment, set())
@@ -370,8 +370,14 @@ class _MemoryIndex:
         if base is not None:
             related.add(str(Address.model(base)))
         for adapter in self.adapters_of.get(model, ()):
-            related.add(str(Address.model(adapter)))
-            related |= self.deployments_of.get(adapter, set())
+            # An adapter deployment without a placement rides on every pool of its base.
+            riding = {
+                d for d in self.deployments_of.get(adapter, set())
+                if pool is None or d not in self.pools_of or pool in self.pools_of[d]
+            }
+            if riding:
+                related.add(str(Address.model(adapter)))
+                related |= riding
         return related
 
     def affected(self, changed: set[str]) -> set[str]:
@@ -418,15 +424,16 @@ def memory_impact(
         ):
             continue
         deployment, pool = key
-        related = index.related(deployment) | {str(Address.compute_pool(pool))}
+        pool_address = str(Address.compute_pool(pool))
+        related = index.related(deployment, pool_address) | {pool_address}
         causes = []
         for address in sorted(related, key=_address_order):
             resource = by_address.get(address)
             if resource is None:
                 continue
-            if resource.action != "change" and _resource_kind(address) == "deployment":
-                verb = "added" if resource.action == "add" else "removed"
-                causes.append(f"{address} {verb}")
+            if resource.action != "change":
+                # A whole resource appearing or going is one cause, not one per field.
+                causes.append(f"{address} {'added' if resource.action == 'add' else 'removed'}")
                 continue
             causes += [_cause_text(address, f) for f in resource.fields if f.affects_memory]
         impacts.append(MemoryImpact(deployment, pool, before, after, tuple(causes)))

@@ -210,3 +210,36 @@ def test_invalid_head_config_exits_1(repo: GitRepo) -> None:
     assert result.exit_code == 1
     assert "models.yaml:4:" in result.stderr
     assert "error[AD" in result.stderr
+
+
+def test_draft_and_adapter_impact_is_attributed_per_pool(repo: GitRepo) -> None:
+    text = HEAD_MODELS.replace(
+        "    architecture: qwen3-8b\n", "    architecture: qwen3-8b\n    draft: qwen3-0.6b\n",
+    ).replace(
+        "projects:\n",
+        "  support-lora-v3:\n    adapter_of: qwen-3-8b\n    rank: 16\nprojects:\n",
+    ).replace(
+        "    deployments:\n",
+        "    deployments:\n      support-lora-v3:\n        placement: {compute_pools: [pool-1]}\n",
+    )
+    repo.write("models.yaml", text)
+    result = run_diff(str(repo.workspace), "--base", "HEAD", "--format", "json")
+    assert result.exit_code == 2, result.output
+    doc = doc_of(result)
+    assert [(c["address"], c["action"]) for c in doc["changes"]] == [
+        ("model.qwen-3-8b", "change"), ("model.support-lora-v3", "add"),
+        ("deployment.support/support-lora-v3", "add"),
+    ]
+    impacts = {m["pool"]: m for m in doc["memory"]}
+    draft = "model.qwen-3-8b draft added: qwen3-0.6b"
+    # The adapter is placed on pool-1 only: it explains pool-1's growth, not pool-2's.
+    assert impacts["pool-1"]["causes"] == [
+        draft, "model.support-lora-v3 added", "deployment.support/support-lora-v3 added",
+    ]
+    assert impacts["pool-2"]["causes"] == [draft]
+    assert impacts["pool-1"]["after"]["adapters"] == 1 and impacts["pool-2"]["after"]["adapters"] == 0
+    # The 0.6B draft adds its weights and 114,688 B/token of KV (reference/memory.md).
+    grown = impacts["pool-2"]["after"]["total_gib"] - impacts["pool-2"]["before"]["total_gib"]
+    assert grown == pytest.approx(1.11 + 400_000 * 114_688 / 2**30, abs=0.1)
+    assert impacts["pool-1"]["after"]["verdict"] == "does-not-fit"
+    assert impacts["pool-2"]["after"]["verdict"] == "fits"
