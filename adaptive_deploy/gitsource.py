@@ -92,9 +92,12 @@ def locate(directory: Path) -> tuple[Path, str]:
         raise UsageError(f"{directory}: no such directory")
     try:
         out = _git(["rev-parse", "--show-toplevel", "--show-prefix"], cwd=directory)
-    except UsageError:
+    except UsageError as exc:
+        # Keep git's own reason: "not a git repository" and "dubious ownership" (a checkout
+        # owned by another user, common in CI containers) need different fixes.
         raise UsageError(
-            f"{directory} is not inside a git repository; diff --base compares against a git ref"
+            f"{directory} is not inside a usable git repository; diff --base compares against "
+            f"a git ref ({exc})"
         ) from None
     lines = out.decode("utf-8").splitlines()
     root = Path(lines[0])

@@ -188,7 +188,8 @@ def test_not_a_git_repository_exits_1(tmp_path: Path) -> None:
     (tmp_path / "main.yaml").write_text(BASE_MAIN)
     result = run_diff(str(tmp_path), "--base", "HEAD")
     assert result.exit_code == 1
-    assert "not inside a git repository" in result.stderr
+    assert "not inside a usable git repository" in result.stderr
+    assert "not a git repository" in result.stderr
 
 
 def test_invalid_base_config_reports_ref_file_and_line(repo: GitRepo) -> None:
