@@ -283,7 +283,10 @@ class _Planner:
             elif a.type is ResourceType.PROJECT and a.name in self.live.projects:
                 change.notes.append("archived on the platform; apply restores it")
             cause = Cause.DRIFT if gone else Cause.CONFIG
+            state_only = res.state_only_fields(a.type.value)
             for f, v in change.after.items():
+                if f in state_only and not v and applied is None:
+                    continue  # `protect: false` on a new resource is the default: no news
                 before = applied.get(f) if (applied and f in hidden) else None
                 if f in hidden and applied is not None and res.values_equal(f, before, v):
                     continue

@@ -144,6 +144,9 @@ def test_create_everything_from_scratch() -> None:
     dep = p.change(DEP)
     assert dep is not None
     assert dep.depends_on == ["model.qwen-3-8b", "project.support"]
+    # protect: false is recorded in state but is no news on a new deployment
+    assert dep.after is not None and dep.after["protect"] is False
+    assert [d.path for d in dep.diff] == ["compute_pools", "is_default"]
     assert p.summary == {"add": 2, "change": 1, "destroy": 0, "run": 1, "forget": 0}
     assert p.applyable
     # apply order: project, model, job, deployment
