@@ -75,8 +75,15 @@ def load_and_validate(directory: str | Path, live: LiveState | None = None) -> t
     return loaded, diags
 
 
-async def open_session(directory: str | Path, env: Mapping[str, str] | None = None) -> Session:
-    """Validate offline, then connect to the platform and open the state backend."""
+async def open_session(
+    directory: str | Path,
+    env: Mapping[str, str] | None = None,
+    platform: Platform | None = None,
+) -> Session:
+    """Validate offline, then connect to the platform and open the state backend.
+
+    `platform` replaces the connection the configuration asks for (tests and benchmarks plug
+    a differently tuned emulator in here, as production plugs in its transport)."""
     from adaptive_deploy.client import connect
     from adaptive_deploy.state import open_state
 
@@ -87,7 +94,8 @@ async def open_session(directory: str | Path, env: Mapping[str, str] | None = No
     loaded, warnings = load_and_validate(directory)
     assert loaded.workspace is not None
     ws_dir = directory if directory.is_dir() else directory.parent
-    platform = connect(loaded.workspace.platform, ws_dir, env)
+    if platform is None:
+        platform = connect(loaded.workspace.platform, ws_dir, env)
     try:
         store, locker = open_state(loaded.workspace.state, loaded.workspace.workspace, ws_dir, env)
     except BaseException:
@@ -96,24 +104,20 @@ async def open_session(directory: str | Path, env: Mapping[str, str] | None = No
     return Session(ws_dir, loaded, platform, store, locker, env, warnings)
 
 
-def memory_rows(workspace: Workspace, live: LiveState | None) -> list[dict[str, Any]]:
-    """Fit rows for the configuration, each with the figures of the live compute config
-    (`before_*`) where that differs, so a plan can show the memory impact of a change."""
+def memory_rows(
+    workspace: Workspace, live: LiveState | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Fit rows for the configuration, and for the compute configs live now (the "before" of
+    a plan's memory impact; the same rows when nothing differs)."""
     from adaptive_deploy.rules.memory import fit_report
 
     after = [row.to_dict() for row in fit_report(workspace, live)]
     if live is None:
-        return after
+        return after, after
     before_ws = _with_live_compute_configs(workspace, live)
     if before_ws is workspace:
-        return after
-    before = {(r["deployment"], r["pool"]): r for r in (x.to_dict() for x in fit_report(before_ws, live))}
-    for row in after:
-        prior = before.get((row["deployment"], row["pool"]))
-        if prior is not None and prior.get("total_gib") != row.get("total_gib"):
-            for key in ("kv_cache_len", "tp", "total_gib", "headroom_gib", "verdict"):
-                row[f"before_{key}"] = prior.get(key)
-    return after
+        return after, after
+    return after, [row.to_dict() for row in fit_report(before_ws, live)]
 
 
 def _with_live_compute_configs(workspace: Workspace, live: LiveState) -> Workspace:
@@ -158,13 +162,15 @@ async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
     if has_errors(diags):
         raise ConfigError("the configuration is invalid against the live platform", diags)
     snapshot = session.store.read()
+    memory, memory_before = memory_rows(session.workspace, live)
     plan = plan_fn(
         session.workspace,
         config_digest=session.loaded.digest,
         sensitive_paths=session.loaded.sensitive_paths(),
         state=snapshot,
         live=live,
-        memory=memory_rows(session.workspace, live),
+        memory=memory,
+        memory_before=memory_before,
         diagnostics=diags,
         targets=options.targets,
         replace=options.replace,
@@ -175,21 +181,11 @@ async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
     return PlanOutcome(plan, live, snapshot, requests)
 
 
-def stale_reasons(session: Session, plan_dict: dict[str, Any], outcome: PlanOutcome) -> list[str]:
+def stale_reasons(session: Session, saved: Any, outcome: PlanOutcome) -> list[str]:
     """Why a saved plan no longer applies: state moved on, live objects or config changed."""
     from adaptive_deploy.plan import planfile
 
-    reasons: list[str] = []
-    saved_state = plan_dict.get("state") or {}
-    if saved_state.get("lineage") not in (None, outcome.snapshot.lineage):
-        reasons.append("state: the plan was made for another state lineage")
-    elif saved_state.get("serial") != outcome.snapshot.serial:
-        reasons.append(
-            f"state: serial {saved_state.get('serial')} → {outcome.snapshot.serial} "
-            "(another apply ran since the plan)"
-        )
-    reasons += planfile.stale_reasons(plan_dict, outcome.live, session.loaded.digest)
-    return reasons
+    return planfile.stale_reasons(saved, outcome.live, session.loaded.digest, outcome.snapshot)
 
 
 def check_not_stale(reasons: Iterable[str]) -> None:
@@ -276,3 +272,33 @@ def _who() -> str:
     import socket
 
     return f"{user}@{socket.gethostname()}"
+
+
+def save_plan(plan: Any, path: str | Path, directory: Path) -> Path:
+    """Save a plan for `apply PLANFILE`, remembering which configuration directory it is for."""
+    import json
+
+    from adaptive_deploy.plan import planfile
+
+    target = planfile.save(plan, path)
+    data = json.loads(target.read_text(encoding="utf-8"))
+    data["config_dir"] = str(directory.resolve())
+    target.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return target
+
+
+def load_plan(path: str | Path, directory: str | Path | None = None) -> tuple[Any, Path, str]:
+    """A saved plan, the configuration directory it belongs to, and its digest."""
+    import hashlib
+    import json
+
+    from adaptive_deploy.plan import planfile
+
+    plan = planfile.load(path)
+    raw = Path(path).read_bytes()
+    if directory is None:
+        recorded = json.loads(raw).get("config_dir")
+        if not recorded:
+            raise UsageError(f"{path}: the plan does not say which configuration it is for; pass --dir")
+        directory = recorded
+    return plan, Path(directory), "sha256:" + hashlib.sha256(raw).hexdigest()

@@ -99,6 +99,11 @@ async def execute(
     options: ExecutorOptions,
 ) -> ApplyResult:
     """Apply `changes` (plan-JSON change objects) and return per-resource results."""
+    for change in changes:
+        if change["action"] in _INERT and change.get("after") is not None and change.get("before") is not None:
+            # Adopted or converged: the platform already matches; record it so the resource
+            # is managed from now on (and deleted when it leaves the configuration).
+            _record_observed(store, change)
     todo = [c for c in changes if c["action"] not in _INERT]
     hooks.start(len(todo))
     semaphore = asyncio.Semaphore(max(1, options.parallelism))
@@ -346,6 +351,18 @@ async def _run_job(
         raise ResourceFailed(f"{address}: job {job.status}: {job.error or 'no reason given'}")
     extra = {"acceptance_rate": job.acceptance_rate, "output_model": job.output_model}
     hooks.progress(str(address), "run", "COMPLETED", 1.0, extra)
+
+
+def _record_observed(store: StateStore, change: dict[str, Any]) -> None:
+    from adaptive_deploy.plan import resources
+
+    observed = dict(change["before"])
+    store.put_resource(
+        ResourceRecord(
+            address=change["address"], type=change["type"], applied=dict(change["after"]),
+            observed=observed, fingerprint=resources.fingerprint(observed),
+        )
+    )
 
 
 def _changed_fields(change: dict[str, Any]) -> set[str]:

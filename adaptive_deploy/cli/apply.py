@@ -34,11 +34,14 @@ def _summary_line(result: Any) -> str:
 @click.option("--target", "targets", multiple=True, metavar="ADDR", help="Apply only ADDR and what it depends on.")
 @click.option("--replace", "replace", multiple=True, metavar="ADDR", help="Force ADDR to be re-created or re-run.")
 @click.option("--refresh-only", is_flag=True, help="Update state to match live; change nothing on the platform.")
+@click.option("--dir", "config_dir", type=click.Path(file_okay=False),
+              help="With a PLANFILE: the configuration directory (default: the one it was planned for).")
 @format_option("text", "json")
 @handle_errors
 def command(
     target: str, auto_approve: bool, parallelism: int, allow_destroy: bool, lock_timeout: float,
-    targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool, fmt: str,
+    targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool, config_dir: str | None,
+    fmt: str,
 ) -> None:
     """Apply the configuration in DIR (planning first), or exactly a saved PLANFILE."""
     import asyncio
@@ -47,16 +50,13 @@ def command(
     from adaptive_deploy.errors import ApplyError, UsageError
 
     path = Path(target)
-    saved: dict[str, Any] | None = None
-    directory: Path = path
+    saved: Any = None
+    saved_digest: str | None = None
+    directory: Path = Path(config_dir) if config_dir else path
     if path.is_file() and path.suffix not in (".yaml", ".yml"):
-        from adaptive_deploy.plan import planfile
-
         if targets or replace or refresh_only:
             raise UsageError("--target, --replace and --refresh-only belong to the plan, not to `apply PLANFILE`")
-        saved_plan = planfile.load(path)
-        saved = saved_plan.to_dict()
-        directory = planfile.directory_of(path)
+        saved, directory, saved_digest = engine.load_plan(path, config_dir)
     options = engine.PlanOptions(
         targets=parse_addresses(targets, "--target"),
         replace=parse_addresses(replace, "--replace"),
@@ -79,14 +79,14 @@ def command(
             outcome = await engine.make_plan(session, options)
             if saved is not None:
                 engine.check_not_stale(engine.stale_reasons(session, saved, outcome))
-                plan_dict = saved
+                plan_dict = saved.to_dict()
             else:
                 plan_dict = outcome.plan.to_dict()
                 if fmt == "text":
-                    click.echo(render_plan(plan_dict, "text"), nl=False)
+                    rendered = render_plan(plan_dict, "text")
+                    click.echo(rendered, nl=not rendered.endswith("\n"))
             if not plan_dict.get("applyable", True):
                 raise UsageError("the plan cannot be applied; fix the errors above first")
-            summary = plan_dict.get("summary") or {}
             destroys = [c["address"] for c in plan_dict["changes"] if c["action"] == "delete"]
             if destroys and not allow_destroy and not interactive:
                 raise UsageError(
@@ -103,13 +103,10 @@ def command(
             if fmt == "text":
                 click.echo("")
             hooks = _hooks(fmt)
-            from adaptive_deploy.plan import planfile
-
             result = await engine.apply_changes(
                 session, plan_dict, outcome.live, hooks, parallelism=parallelism,
-                plan_digest=planfile.digest(plan_dict),
+                plan_digest=saved_digest,
             )
-            del summary
             return plan_dict, result
         finally:
             if lock is not None:

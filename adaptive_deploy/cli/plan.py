@@ -69,19 +69,17 @@ def command(
             outcome = await engine.make_plan(session, options)
             plan_dict: dict[str, Any] = outcome.plan.to_dict()
             if out:
-                from adaptive_deploy.plan import planfile
-
-                planfile.save(outcome.plan, out, directory=session.directory)
+                engine.save_plan(outcome.plan, out, session.directory)
             return plan_dict
         finally:
             await session.close()
 
     plan_dict = asyncio.run(run())
-    click.echo(render_plan(plan_dict, fmt), nl=False)
+    rendered = render_plan(plan_dict, fmt)
+    click.echo(rendered, nl=not rendered.endswith("\n"))
     if out and fmt == "text":
         click.echo(f"\nSaved the plan to {out}. To apply exactly this plan: adaptive-deploy apply {out}")
-    summary = plan_dict.get("summary") or {}
-    has_changes = any(summary.get(k) for k in ("add", "change", "destroy", "run", "forget"))
+    has_changes = bool(plan_dict.get("has_changes")) or (refresh_only and bool(plan_dict.get("drift")))
     if detailed_exitcode and has_changes:
         sys.exit(2)
 
