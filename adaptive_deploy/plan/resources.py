@@ -215,14 +215,13 @@ def depends_on(address: str, workspace: Workspace) -> list[str]:
     """
     addr = Address.parse(address)
     deps: list[str] = []
-    managed_models = {k for k, m in workspace.models.items() if m.compute_config is not None}
     if addr.type is ResourceType.DEPLOYMENT:
         pkey, mkey = addr.project_and_model
         if pkey in workspace.projects:
             deps.append(str(Address.project(pkey)))
-        if mkey in managed_models:
-            deps.append(str(Address.model(mkey)))
         spec = workspace.models.get(mkey)
+        if spec is not None and spec.compute_config is not None:
+            deps.append(str(Address.model(mkey)))
         if spec is not None:
             project = workspace.projects.get(pkey)
             if spec.adapter_of and project is not None and spec.adapter_of in project.deployments:
