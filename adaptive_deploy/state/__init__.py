@@ -58,13 +58,16 @@ def _prepare_dir(directory: Path) -> None:
     created = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        if created or default:
-            with (directory / ".gitignore").open("x", encoding="utf-8") as f:
-                f.write("*\n")
-    except FileExistsError:
-        pass
     except OSError as exc:
         raise StateError(f"cannot create state folder {directory}: {exc}") from None
+    if created or default:
+        try:
+            with (directory / ".gitignore").open("x", encoding="utf-8") as f:
+                f.write("*\n")
+        except FileExistsError:
+            pass  # the user's own .gitignore wins
+        except OSError as exc:
+            raise StateError(f"cannot write {directory / '.gitignore'}: {exc}") from None
 
 
 def open_state(

@@ -274,8 +274,10 @@ class PostgresStateStore:
             if row["finished_at"] is not None:
                 raise StateError(f"history entry {entry_id} is already finished")
             conn.execute(
-                "UPDATE adaptive_deploy_history SET finished_at = %s, result = %s, summary = %s "
-                "WHERE workspace = %s AND id = %s",
+                # GREATEST: a clock that stepped back (or another host's clock) must not finish
+                # an entry before its start
+                "UPDATE adaptive_deploy_history SET finished_at = GREATEST(%s, started_at), "
+                "result = %s, summary = %s WHERE workspace = %s AND id = %s",
                 (time.time(), result, encoded, self.workspace, entry_id),
             )
 

@@ -253,7 +253,8 @@ class SqliteStateStore:
             if row["finished_at"] is not None:
                 raise StateError(f"history entry {entry_id} is already finished")
             conn.execute(
-                "UPDATE history SET finished_at = ?, result = ?, summary = ? "
+                # max(): a clock that stepped back must not finish an entry before its start
+                "UPDATE history SET finished_at = max(?, started_at), result = ?, summary = ? "
                 "WHERE workspace = ? AND id = ?",
                 (time.time(), result, encoded, self.workspace, entry_id),
             )

@@ -264,6 +264,15 @@ class StateBackendConformance:
         assert entries[0].finished_at is None
         assert [e.id for e in store.history(limit=2)] == ["h2", "h1"]
 
+    def test_history_finish_never_precedes_start(self, backend: BackendHarness) -> None:
+        store, _ = backend.open()
+        future = time.time() + 3600  # e.g. written by a host whose clock runs ahead
+        store.append_history(HistoryEntry("h1", future, None, "alice", "apply", None, "running"))
+        store.finish_history("h1", "success", {})
+        entry = store.history()[0]
+        assert entry.finished_at == future
+        assert store.integrity_check() == []
+
     def test_history_is_append_only(self, backend: BackendHarness) -> None:
         store, _ = backend.open()
         store.append_history(HistoryEntry("h1", 1.0, None, "alice", "apply", None, "running"))

@@ -64,6 +64,12 @@ def test_existing_gitignore_is_kept(tmp_path: Path) -> None:
     assert (folder / ".gitignore").read_text() == "state.db\n"
 
 
+def test_state_folder_blocked_by_a_file(tmp_path: Path) -> None:
+    (tmp_path / ".adaptive-deploy").write_text("not a folder")
+    with pytest.raises(StateError, match="cannot create state folder"):
+        open_state(StateConfig(), "prod", tmp_path)
+
+
 def test_custom_path_is_relative_to_workspace(tmp_path: Path) -> None:
     store, _ = open_state(StateConfig(path="var/prod.db"), "prod", tmp_path)
     store.put_resource(record(1))
