@@ -1,0 +1,199 @@
+"""Render `fit` rows (rules.memory.FitRow): a breakdown table and a stacked bar per GPU.
+
+Building is separate from printing: `renderables` returns rich objects for a live console,
+`render_text` / `render_json` / `render_markdown` return strings. Nothing here computes memory;
+it only lays out what `rules.memory.fit_report` produced. Text is deterministic at a fixed
+width (no colour), so it can be compared against golden files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from adaptive_deploy.rules.memory import FitRow
+
+GIB = 1 << 30
+BAR_WIDTH = 50
+WEIGHTS, KV, DRAFT, OTHER, FREE, USABLE = "█", "▓", "▒", "░", "·", "|"
+LEGEND = (
+    f"{WEIGHTS} weights  {KV} KV cache  {DRAFT} draft (weights + KV)  "
+    f"{OTHER} adapter slots + overhead  {FREE} free  {USABLE} usable limit"
+)
+VERDICT_STYLE = {"fits": "green", "tight": "yellow", "does-not-fit": "bold red", "unchecked": "magenta"}
+
+
+def _name(row: FitRow) -> str:
+    return row.deployment.removeprefix("deployment.")
+
+
+def _gib(value: float | None) -> str:
+    return "-" if value is None else f"{value / GIB:.1f}"
+
+
+def _tokens(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def bar(row: FitRow, width: int = BAR_WIDTH) -> str:
+    """The stacked bar of one row: the scale is the GPU's CUDA total (or the need when it is
+    larger); the usable limit is drawn as `|`. Empty for an unchecked row."""
+    b = row.breakdown
+    if b is None:
+        return ""
+    scale = max(float(b.cuda_total), b.total)
+    segments = [
+        (WEIGHTS, b.weights), (KV, b.kv), (DRAFT, b.draft), (OTHER, b.adapters + b.overhead),
+    ]
+    chars: list[str] = []
+    cumulative = 0.0
+    for char, size in segments:
+        # Cumulative rounding keeps the bar's total length exact whatever the segment sizes.
+        start = round(cumulative / scale * width)
+        cumulative += size
+        chars.extend(char * (round(cumulative / scale * width) - start))
+    chars.extend(FREE * (width - len(chars)))
+    mark = min(width - 1, round(b.usable / scale * width))
+    chars[mark] = USABLE
+    return "".join(chars)
+
+
+def summary(rows: Sequence[FitRow]) -> dict[str, int]:
+    """Count of rows per verdict."""
+    counts = {"fits": 0, "tight": 0, "does-not-fit": 0, "unchecked": 0}
+    for row in rows:
+        counts[row.verdict] += 1
+    return counts
+
+
+def summary_line(rows: Sequence[FitRow]) -> str:
+    """`N fit, N tight, N do not fit, N unchecked.`"""
+    c = summary(rows)
+    return (
+        f"{c['fits']} fit, {c['tight']} tight, {c['does-not-fit']} do not fit, "
+        f"{c['unchecked']} unchecked."
+    )
+
+
+# Short headers keep a typical row under 120 columns; the legend and JSON spell them out
+# (adapt = LoRA slots, ovhd = engine overhead, free = headroom below the usable limit).
+COLUMNS = ("deployment", "tp", "KV len", "weights", "KV", "draft", "adapt", "ovhd", "total",
+           "free", "verdict", "max KV len")
+_LEFT = {"deployment", "verdict"}
+
+
+def _cells(row: FitRow) -> list[str]:
+    b = row.breakdown
+    return [
+        _name(row), str(row.tp), _tokens(row.kv_cache_len),
+        _gib(b.weights if b else None), _gib(b.kv if b else None), _gib(b.draft if b else None),
+        _gib(b.adapters if b else None), _gib(b.overhead if b else None),
+        _gib(b.total if b else None), _gib(b.headroom if b else None), row.verdict,
+        _tokens(b.max_kv_cache_len if b else None),
+    ]
+
+
+def _groups(rows: Sequence[FitRow]) -> list[tuple[str, list[FitRow]]]:
+    """Rows grouped by pool and GPU, in first-seen order, with a heading per group."""
+    groups: dict[tuple[str, str | None], list[FitRow]] = {}
+    for row in rows:
+        groups.setdefault((row.pool, row.gpu), []).append(row)
+    out = []
+    for (pool, gpu), members in groups.items():
+        b = next((r.breakdown for r in members if r.breakdown), None)
+        if b is None:
+            heading = f"{pool} · {gpu or 'unknown GPU'}"
+        else:
+            heading = (
+                f"{pool} · {gpu} · usable {b.usable / GIB:.1f} GiB per GPU "
+                f"({b.utilization:.0%} of {b.cuda_total / GIB:.1f} GiB)"
+            )
+        out.append((heading, members))
+    return out
+
+
+def table_lines(rows: Sequence[FitRow]) -> list[str]:
+    """The breakdown table as plain lines: per pool a heading (GPU, usable per GPU), then one
+    row per deployment with per-GPU GiB, the verdict and the largest kv_cache_len that fits,
+    then the stacked bars. Columns are sized to their content, never truncated."""
+    lines: list[str] = []
+    for heading, members in _groups(rows):
+        cells = [list(COLUMNS), *(_cells(r) for r in members)]
+        widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+        lines.append(heading)
+        for k, row_cells in enumerate(cells):
+            parts = [
+                c.ljust(w) if COLUMNS[i] in _LEFT else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row_cells, widths, strict=True))
+            ]
+            lines.append(("  " + "  ".join(parts)).rstrip())
+            if k == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+        lines.append("")
+        name_width = max(len(_name(r)) for r in members)
+        for row in members:
+            b = row.breakdown
+            if b is None:
+                lines.append(f"  {_name(row).ljust(name_width)}  not checked: {row.reason}")
+            else:
+                lines.append(
+                    f"  {_name(row).ljust(name_width)}  {bar(row)}  "
+                    f"{b.total / GIB:.1f} / {b.usable / GIB:.1f} GiB"
+                )
+        lines.append("")
+    return lines
+
+
+def renderables(rows: Sequence[FitRow]) -> list[RenderableType]:
+    """Everything `fit` prints in text, as rich renderables (verdicts coloured)."""
+    from rich.text import Text
+
+    if not rows:
+        return [Text("No deployments to fit.")]
+    body = Text("\n".join(table_lines(rows)))
+    for verdict, style in VERDICT_STYLE.items():
+        body.highlight_regex(rf"(?<=\s){verdict}(?=\s)", style)
+    return [
+        Text("GPU memory per GPU (GiB)\n"),
+        body,
+        Text(f"Legend: {LEGEND}"),
+        Text(summary_line(rows)),
+    ]
+
+
+def render_text(rows: Sequence[FitRow]) -> str:
+    """The text report without colour: plain lines, never wrapped, so it is deterministic."""
+    if not rows:
+        return "No deployments to fit.\n"
+    lines = ["GPU memory per GPU (GiB)", "", *table_lines(rows), f"Legend: {LEGEND}",
+             summary_line(rows)]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(rows: Sequence[FitRow]) -> str:
+    """`{"memory": [FitRow.to_dict()...], "summary": {verdict: count}}` as indented JSON."""
+    doc = {"memory": [r.to_dict() for r in rows], "summary": summary(rows)}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def render_markdown(rows: Sequence[FitRow]) -> str:
+    """A GitHub-flavoured Markdown table (for pull-request comments)."""
+    head = ("| deployment | pool | GPU | tp | KV tokens | weights | KV | draft | adapters | overhead "
+            "| total | usable | headroom | verdict | max KV tokens |")
+    lines = [head, "|" + "---|" * 15]
+    for row in rows:
+        b = row.breakdown
+        cells = [
+            _name(row), row.pool, row.gpu or "?", str(row.tp), _tokens(row.kv_cache_len),
+            _gib(b.weights if b else None), _gib(b.kv if b else None), _gib(b.draft if b else None),
+            _gib(b.adapters if b else None), _gib(b.overhead if b else None),
+            _gib(b.total if b else None), _gib(b.usable if b else None),
+            _gib(b.headroom if b else None), f"**{row.verdict}**",
+            _tokens(b.max_kv_cache_len if b else None),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\n{summary_line(rows)}\n"
