@@ -7,8 +7,8 @@ benchmarks (plan / apply at scale); keep its signature. Output is deterministic 
 
 Shape: compute pools of real GPU types (8 GPUs per replica); `models` counts base models and
 adapters together (two fifths are bases); each base has at most 4 adapters, lives on one pool,
-fits in memory with room to spare (kv_cache_len 32768, tp 1 or 2), and every tenth qwen3-8b base
-carries a qwen3-0.6b draft produced by a specdec_alignment job. Each project deploys a few bases
+fits in memory with room to spare (kv_cache_len 32768, tp 1 or 2); every other qwen3-8b slot is
+`<target>_accelerated` with a qwen3-0.6b draft, produced by a specdec_alignment job. Each project deploys a few bases
 and their adapters on the base's pool. Files: workspace.yaml, models.yaml, jobs.yaml and
 projects-NN.yaml (ten projects per file).
 """
@@ -56,7 +56,6 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
 
     n_bases = max(1, models * 2 // 5)
-    n_adapters = min(models - n_bases, n_bases * MAX_ADAPTERS_PER_BASE)
     n_pools = max(1, (n_bases + 7) // 8)
     pools = {
         f"pool-{i + 1:02d}": {"gpu": _GPUS[i % len(_GPUS)], "gpus_per_replica": 8, "replicas": 4}
@@ -78,17 +77,31 @@ def generate(
             "precision": "bf16",
             "compute_config": {"tp": tp, "kv_cache_len": 32768, "max_seq_len": 32768},
         }
-        if arch == "qwen3-8b" and i % 10 == 0:
+        # Every other qwen3-8b slot is the speculative-decoding output of the one 8 slots
+        # earlier: `<target>_accelerated` with a qwen3-0.6b draft, produced by a job.
+        if i % 16 == 8 and _ARCHITECTURES[(i - 8) % len(_ARCHITECTURES)] == arch == "qwen3-8b":
+            target = bases[i - 8]
+            key = f"{target}_accelerated"
+            job = f"train-{target}-draft"
             spec["draft"] = "qwen3-0.6b"
-            spec["produced_by"] = f"train-{key}-draft"
+            spec["produced_by"] = job
+            jobs[job] = {
+                "recipe": "specdec_alignment",
+                "project": "",  # the first project, filled in once projects exist
+                "num_gpus": 2,
+                "args": {"target_model": target, "draft_model": "qwen-3-500m",
+                         "dataset": "prompts"},
+            }
             drafted.add(key)
         model_specs[key] = spec
         bases.append(key)
         base_pool[key] = pool_names[i % n_pools]
 
+    adapter_bases = [b for b in bases if b not in drafted]
+    n_adapters = min(models - n_bases, len(adapter_bases) * MAX_ADAPTERS_PER_BASE)
     adapters_of: dict[str, list[str]] = {b: [] for b in bases}
     for j in range(n_adapters):
-        base = bases[j % n_bases]
+        base = adapter_bases[j % len(adapter_bases)]
         key = f"{base}-lora-{len(adapters_of[base]) + 1}"
         model_specs[key] = {"adapter_of": base, "rank": rng.choice(_RANKS)}
         adapters_of[base].append(key)
@@ -123,16 +136,14 @@ def generate(
         }
 
     first_project = next(iter(project_specs), None)
-    for base in sorted(drafted):
+    for job_name, job in list(jobs.items()):
         if first_project is None:
-            model_specs[base].pop("produced_by")
-            continue
-        jobs[f"train-{base}-draft"] = {
-            "recipe": "specdec_alignment",
-            "project": first_project,
-            "num_gpus": 2,
-            "args": {"target_model": base, "draft_model": "qwen-3-500m", "dataset": "prompts"},
-        }
+            del jobs[job_name]
+        else:
+            job["project"] = first_project
+    for key in drafted:
+        if first_project is None:
+            model_specs[key].pop("produced_by")
 
     _dump(out / "workspace.yaml", {
         "version": 1,
