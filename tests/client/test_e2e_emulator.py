@@ -19,7 +19,7 @@ from tests.fixtures.emulator import EmulatorServer
 
 def remote(server: EmulatorServer, key: str, **cfg: object) -> GraphQLPlatform:
     platform = connect(
-        PlatformConfig(base_url=server.base_url, **cfg),  # type: ignore[arg-type]
+        PlatformConfig(base_url=server.base_url, **cfg),
         Path("."), env={"ADAPTIVE_API_KEY": key},
     )
     assert isinstance(platform, GraphQLPlatform)
