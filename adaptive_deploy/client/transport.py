@@ -245,14 +245,13 @@ class GraphQLTransport:
             raise PlatformError(f"the platform returned no data for {operation_name}")
         return data
 
-    def _forbidden_message(self, operation_name: str, mutation: bool) -> str:
+    def _forbidden_message(self, operation_name: str, mutation: bool, detail: str = "") -> str:
         env = self.api_key_env
+        # The platform's own words usually name the missing permission: keep them.
+        why = detail or f"permission denied for {operation_name}"
         if mutation:
-            return (
-                f"the key in ${env} is read-only; applying needs an admin key "
-                f"(permission denied for {operation_name})"
-            )
-        return f"the key in ${env} may not read {operation_name} (permission denied)"
+            return f"the key in ${env} is read-only; applying needs an admin key ({why})"
+        return f"the key in ${env} may not read {operation_name} ({why})"
 
     def _graphql_error(
         self, errors: Any, operation_name: str, mutation: bool
@@ -274,7 +273,7 @@ class GraphQLTransport:
                 f"the platform rejected the API key in ${self.api_key_env}: {text}"
             )
         if "FORBIDDEN" in codes:
-            return AuthError(self._forbidden_message(operation_name, mutation))
+            return AuthError(self._forbidden_message(operation_name, mutation, text))
         if any(m.startswith("EntityNotFound") for m in messages):
             return EntityNotFound(text)
         return PlatformError(f"{operation_name} failed: {text}")

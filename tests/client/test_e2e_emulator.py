@@ -118,8 +118,9 @@ async def test_read_only_key_cannot_apply(emulator_module: EmulatorServer) -> No
     p = remote(server, server.readonly_key)
     try:
         assert (await p.read_live()).models
-        with pytest.raises(AuthError, match=r"\$ADAPTIVE_API_KEY is read-only; applying needs an admin key"):
+        with pytest.raises(AuthError, match=r"\$ADAPTIVE_API_KEY is read-only; applying needs an admin key") as info:
             await p.create_project("e2e-ro", name="nope")
+        assert "missing permission" in str(info.value), "the platform's reason is kept"
         with pytest.raises(AuthError, match="read-only"):
             await p.deploy("playground", "qwen-3-8b", compute_pools=["pool-1"])
     finally:

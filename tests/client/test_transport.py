@@ -185,7 +185,7 @@ async def test_graphql_forbidden_on_mutation_is_auth_error() -> None:
                                       "extensions": {"code": "FORBIDDEN"}}]}
     handler, _ = sequence(httpx.Response(200, json=body))
     t, _ = make(handler)
-    with pytest.raises(AuthError, match="read-only; applying needs an admin key"):
+    with pytest.raises(AuthError, match=r"read-only; applying needs an admin key \(read-only role\)"):
         await t.execute("m", operation_name="CreateProject", mutation=True)
 
 
