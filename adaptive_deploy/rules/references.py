@@ -24,6 +24,11 @@ def _hint(name: str, known: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def _named(name: str, arch: str) -> str:
+    """`qwen-3-500m (qwen3-0.6b)`, or just the name when it is the architecture's."""
+    return name if name == arch else f"{name} ({arch})"
+
+
 def _model_known(ctx: RuleContext, key: str) -> bool:
     return key in ctx.workspace.models or bool(ctx.live and key in ctx.live.models)
 
@@ -144,8 +149,8 @@ def _check_specdec_job(ctx: RuleContext, name: str) -> list[Diagnostic]:
             if a and b and a.name != b.name:
                 out.append(ctx.error(
                     codes.JOB_ARGS_INCONSISTENT,
-                    f"{key} declares draft {spec.draft} ({a.name}), but job {name} trains "
-                    f"draft_model {draft} ({b.name})",
+                    f"{key} declares draft {_named(spec.draft, a.name)}, but job {name} "
+                    f"trains draft_model {_named(draft, b.name)}",
                     ("models", key, "draft"),
                 ))
     return out
