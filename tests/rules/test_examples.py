@@ -64,3 +64,17 @@ def test_examples_use_seeded_names_only() -> None:
         assert set(ws.compute_pools) <= set(live.compute_pools)
         for key, spec in ws.models.items():
             assert key in live.models or spec.produced_by, (name, key)
+
+
+def test_rule_diagnostics_point_at_the_yaml_line(tmp_path: Path) -> None:
+    text = (EXAMPLES / "quickstart" / "adaptive-deploy.yaml").read_text()
+    (tmp_path / "ws.yaml").write_text(text.replace("kv_cache_len: 300000", "kv_cache_len: 900000"))
+    loaded = load_config(tmp_path)
+    [d] = validate(loaded)
+    lines = text.splitlines()
+    # The placement's pool entry of the qwen-3-8b deployment.
+    expected_line = next(i for i, line in enumerate(lines, 1)
+                         if "placement: {compute_pools: [pool-1], max_ttft_ms" in line)
+    assert (d.code, d.file, d.line) == ("AD301", str(tmp_path / "ws.yaml"), expected_line)
+    assert d.column == lines[expected_line - 1].index("pool-1") + 1
+    assert d.format().startswith(f"{tmp_path / 'ws.yaml'}:{expected_line}:")
