@@ -3,7 +3,8 @@
 JSON: {"backend", "dsn_env", "path", "workspace", "dir", "action", ...}. The DSN comes from the
 environment, as in production. Actions:
   hold     acquire the lock, print it as JSON, hold it until stdin closes, release
-  acquire  try to acquire with `timeout_s`; print {"ok", "elapsed", "lock", "message"}
+  acquire  try to acquire with `timeout_s`; print {"ok", "elapsed", "lock", "message"};
+           with "hold", keep a lock it got until stdin closes
   puts     put_resource model.m00000, m00001, ... printing each index after its commit
 """
 
@@ -60,7 +61,8 @@ def main(spec: dict[str, Any]) -> int:
         else:
             _emit({"ok": True, "elapsed": time.monotonic() - started,
                    "lock": dataclasses.asdict(lock)})
-            time.sleep(spec.get("hold_s", 0))
+            if spec.get("hold"):
+                sys.stdin.read()  # keep the lock until the parent closes our stdin
             locker.release(lock)
     elif action == "puts":
         for i in range(spec["count"]):
