@@ -151,7 +151,7 @@ class GraphQLPlatform:
                 continue
             state.projects[project.key] = project.to_live()
             for service in project.model_services:
-                if service.deleted:
+                if service.deleted or not service.is_deployed():
                     continue
                 dep = service.to_live(project.key, pool_keys)
                 state.deployments[(project.key, dep.model)] = dep
@@ -202,17 +202,23 @@ class GraphQLPlatform:
                 self._pool_keys[str(pool["key"])] = str(pool["key"])
         return service.to_live(project, self._pool_keys)
 
-    async def get_deployment(self, project: str, model: str) -> LiveDeployment | None:
-        """One deployment (cheap: used to poll status), or None when it does not exist."""
+    async def _describe_service(self, project: str, model: str) -> ModelServiceOut | None:
+        """The model service binding `model` to `project`, deployed or not; None if unbound."""
         try:
             data = await self._query("DescribeModelService", {"project": project, "model": model})
         except EntityNotFound:
             return None
-        proj = data.get("project")
-        if not proj or not proj.get("modelService"):
+        raw = (data.get("project") or {}).get("modelService")
+        if not raw:
             return None
-        service = ModelServiceOut.model_validate(proj["modelService"])
-        if service.deleted:
+        service = ModelServiceOut.model_validate(raw)
+        return None if service.deleted else service
+
+    async def get_deployment(self, project: str, model: str) -> LiveDeployment | None:
+        """One deployment (cheap: used to poll status), or None when it does not exist. A model
+        bound to the project but never deployed is not a deployment (see `is_deployed`)."""
+        service = await self._describe_service(project, model)
+        if service is None or not service.is_deployed():
             return None
         return await self._service_to_live(service, project)
 
@@ -283,21 +289,12 @@ class GraphQLPlatform:
             deploy_input["speculativeDecoding"] = {"numDraftSteps": num_draft_steps}
 
         async def find_deployed() -> ModelServiceOut | None:
-            try:
-                data = await self._query(
-                    "DescribeModelService", {"project": project, "model": model}
-                )
-            except EntityNotFound:
+            current = await self._describe_service(project, model)
+            if current is None or not current.is_deployed():
                 return None
-            raw = (data.get("project") or {}).get("modelService")
-            if not raw:
-                return None
-            current = ModelServiceOut.model_validate(raw)
             live = await self._service_to_live(current, project)
             # Deployed by our call iff it now has the placement we asked for.
-            if not current.deleted and set(live.compute_pools) == set(compute_pools):
-                return current
-            return None
+            return current if set(live.compute_pools) == set(compute_pools) else None
 
         service = await self._send_once(
             "DeployModel", {"input": deploy_input},
@@ -316,7 +313,7 @@ class GraphQLPlatform:
 
     async def _attach(self, project: str, model: str) -> None:
         async def find_attached() -> bool | None:
-            return True if await self.get_deployment(project, model) is not None else None
+            return True if await self._describe_service(project, model) is not None else None
 
         def check(data: dict[str, Any]) -> bool:
             out = AddModelsOut.model_validate(data["addModelsToProject"])

@@ -79,6 +79,12 @@ class ModelServiceOut(Lenient):
     placement: PlacementOut | None = None
     model: KeyRef | None = None
 
+    def is_deployed(self) -> bool:
+        """False for a model only bound to the project (addModelsToProject, no deployModel yet:
+        OFFLINE without a placement). Such a binding is not a deployment, so a crash between
+        the two calls leads the next plan to `create` (whose bind step is then skipped)."""
+        return not (self.status == "OFFLINE" and self.placement is None)
+
     def model_key(self) -> str:
         """The bound model's key (the service key mirrors it when the model is absent)."""
         return (self.model.key if self.model else None) or self.key or ""

@@ -232,3 +232,20 @@ async def test_embedded_default(tmp_path: Path) -> None:
         assert ("local", "qwen-3-8b") in live.deployments, "persisted across connections"
     finally:
         await again.aclose()
+
+
+async def test_bare_binding_then_deploy(emulator_module: EmulatorServer) -> None:
+    server = emulator_module
+    server.clear_faults()
+    p = remote(server, server.admin_key)
+    try:
+        await p.create_project("e2e-bound", name="Bound")
+        server.data('mutation { addModelsToProject(input: {project: "e2e-bound", '
+                    'models: ["gemma-3-27b"]}) { success } }')
+        assert ("e2e-bound", "gemma-3-27b") not in (await p.read_live()).deployments
+        assert await p.get_deployment("e2e-bound", "gemma-3-27b") is None
+        dep = await p.deploy("e2e-bound", "gemma-3-27b", compute_pools=["pool-2"])
+        assert dep.compute_pools == ["pool-2"]
+        assert _services(server, "e2e-bound", "gemma-3-27b") == 1
+    finally:
+        await p.aclose()

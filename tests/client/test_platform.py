@@ -220,3 +220,16 @@ async def test_whoami_and_get_job(fake: FakePlatform) -> None:
     job = await p.create_job(name="j", recipe="r", project="support", args={})
     fake.jobs[0]["status"] = "COMPLETED"
     assert (await p.get_job(job.id)).status == "COMPLETED"
+
+
+async def test_bound_but_never_deployed_is_not_a_deployment(fake: FakePlatform) -> None:
+    """A crash between addModelsToProject and deployModel leaves a bare binding: the next plan
+    must see no deployment (so it creates one), and creating it must not bind twice."""
+    fake.add_service("support", "qwen-3-8b")            # OFFLINE, no placement
+    p = make(fake)
+    assert ("support", "qwen-3-8b") not in (await p.read_live()).deployments
+    assert await p.get_deployment("support", "qwen-3-8b") is None
+    fake.drop_after_commit["AddModelsToProject"] = 1    # and its outcome is unknown, too
+    dep = await p.deploy("support", "qwen-3-8b", compute_pools=["pool-1"])
+    assert dep.status == "PENDING"
+    assert fake.calls["AddModelsToProject"] == 1 and fake.commits["DeployModel"] == 1
