@@ -21,7 +21,7 @@ DB_NAME = "platform.db"
 # Short, so a quickstart apply visibly waits for ONLINE without being slow.
 ONLINE_DELAY_S = 1.0
 EMBEDDED_URL = "http://embedded.adaptive-deploy.invalid"
-EMBEDDED_KEY_ENV = "embedded platform key"  # named in errors; no user env var is involved
+EMBEDDED_KEY_ENV = "the embedded platform's internal key"  # no user env var is involved
 
 
 def data_dir(workspace_dir: Path) -> Path:

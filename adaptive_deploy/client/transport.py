@@ -140,7 +140,13 @@ class GraphQLTransport:
         )
 
     def __repr__(self) -> str:
-        return f"GraphQLTransport({self.label!r}, key=${self.api_key_env})"
+        return f"GraphQLTransport({self.label!r}, key={self.key_ref})"
+
+    @property
+    def key_ref(self) -> str:
+        """How messages name the key's source: `$NAME` for an environment variable."""
+        env = self.api_key_env
+        return f"${env}" if env.isidentifier() else env
 
     def redact(self, text: str) -> str:
         """`text` with the API key and sensitive values replaced by ***."""
@@ -215,11 +221,11 @@ class GraphQLTransport:
         self, response: httpx.Response, operation_name: str, mutation: bool
     ) -> dict[str, Any]:
         status = response.status_code
-        env = self.api_key_env
+        env = self.key_ref
         if status == 401:
             raise AuthError(
-                f"the platform rejected the API key in ${env} (401 Unauthorized); "
-                f"check that ${env} holds a valid key for {self.label}"
+                f"the platform rejected the API key in {env} (401 Unauthorized); "
+                f"check that {env} holds a valid key for {self.label}"
             )
         if status == 403:
             raise AuthError(self._forbidden_message(operation_name, mutation))
@@ -246,12 +252,12 @@ class GraphQLTransport:
         return data
 
     def _forbidden_message(self, operation_name: str, mutation: bool, detail: str = "") -> str:
-        env = self.api_key_env
+        env = self.key_ref
         # The platform's own words usually name the missing permission: keep them.
         why = detail or f"permission denied for {operation_name}"
         if mutation:
-            return f"the key in ${env} is read-only; applying needs an admin key ({why})"
-        return f"the key in ${env} may not read {operation_name} ({why})"
+            return f"the key in {env} is read-only; applying needs an admin key ({why})"
+        return f"the key in {env} may not read {operation_name} ({why})"
 
     def _graphql_error(
         self, errors: Any, operation_name: str, mutation: bool
@@ -270,7 +276,7 @@ class GraphQLTransport:
         text = self.redact("; ".join(m for m in messages if m) or "unknown error")
         if "UNAUTHENTICATED" in codes:
             return AuthError(
-                f"the platform rejected the API key in ${self.api_key_env}: {text}"
+                f"the platform rejected the API key in {self.key_ref}: {text}"
             )
         if "FORBIDDEN" in codes:
             return AuthError(self._forbidden_message(operation_name, mutation, text))
