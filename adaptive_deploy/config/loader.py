@@ -41,9 +41,8 @@ from adaptive_deploy.diagnostics import (
 )
 
 if TYPE_CHECKING:
-    from jsonschema.exceptions import ValidationError
-
     from adaptive_deploy.config.models import Workspace
+    from adaptive_deploy.config.validator import SchemaError
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 # A legitimate config reuses anchors a few thousand times at most; a billion-laughs document
@@ -600,7 +599,8 @@ def _check_schema(raw: dict[str, Any], source: SourceMap, skip: set[YamlPath]) -
     return out
 
 
-def _map_schema_error(err: ValidationError, source: SourceMap) -> Iterator[Diagnostic]:
+def _map_schema_error(err: SchemaError, source: SourceMap) -> Iterator[Diagnostic]:
+    """Located diagnostics for one schema error (also accepts jsonschema's ValidationError)."""
     path: YamlPath = tuple(err.absolute_path)
     kind = err.validator
     inst: Any = err.instance
@@ -667,11 +667,11 @@ def _map_schema_error(err: ValidationError, source: SourceMap) -> Iterator[Diagn
 
 
 def _map_alternatives(
-    err: ValidationError, source: SourceMap, path: YamlPath, where: str
+    err: SchemaError, source: SourceMap, path: YamlPath, where: str
 ) -> Iterator[Diagnostic]:
     """anyOf (e.g. architecture: name or inline mapping): report the branch of the right type."""
     inst_type = _json_type(err.instance)
-    branches: dict[int, list[ValidationError]] = {}
+    branches: dict[int, list[SchemaError]] = {}
     for sub in err.context or []:
         branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
     types: list[str] = []

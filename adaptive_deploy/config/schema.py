@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jsonschema.protocols import Validator
+    from adaptive_deploy.config.validator import Validator
 
 SCHEMA_ID = "https://adaptive-deploy.dev/schemas/adaptive-deploy.v1.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -115,10 +115,14 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 
 @functools.cache
 def validator() -> Validator:
-    """A cached Draft 2020-12 validator for the committed schema (references inlined)."""
-    from jsonschema import Draft202012Validator
+    """A cached validator for the committed schema (references inlined).
 
-    return Draft202012Validator(inline_refs(load()))
+    It is `config.validator.Validator`, not `jsonschema`: see that module for why and for the
+    test that keeps the two in agreement.
+    """
+    from adaptive_deploy.config.validator import Validator
+
+    return Validator(inline_refs(load()))
 
 
 def write(targets: tuple[Path, ...] = (PACKAGE_SCHEMA, PUBLISHED_SCHEMA)) -> list[Path]:
