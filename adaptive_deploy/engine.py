@@ -267,38 +267,18 @@ def _poll_interval(session: Session) -> float:
 def _who() -> str:
     try:
         user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+    except Exception:
         user = "unknown"
     import socket
 
     return f"{user}@{socket.gethostname()}"
 
 
-def save_plan(plan: Any, path: str | Path, directory: Path) -> Path:
-    """Save a plan for `apply PLANFILE`, remembering which configuration directory it is for."""
-    import json
-
-    from adaptive_deploy.plan import planfile
-
-    target = planfile.save(plan, path)
-    data = json.loads(target.read_text(encoding="utf-8"))
-    data["config_dir"] = str(directory.resolve())
-    target.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return target
-
 
 def load_plan(path: str | Path, directory: str | Path | None = None) -> tuple[Any, Path, str]:
     """A saved plan, the configuration directory it belongs to, and its digest."""
-    import hashlib
-    import json
-
     from adaptive_deploy.plan import planfile
 
     plan = planfile.load(path)
-    raw = Path(path).read_bytes()
-    if directory is None:
-        recorded = json.loads(raw).get("config_dir")
-        if not recorded:
-            raise UsageError(f"{path}: the plan does not say which configuration it is for; pass --dir")
-        directory = recorded
-    return plan, Path(directory), "sha256:" + hashlib.sha256(raw).hexdigest()
+    config_dir = Path(directory) if directory is not None else planfile.directory_of(path)
+    return plan, config_dir, planfile.digest(plan)

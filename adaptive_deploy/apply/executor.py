@@ -131,7 +131,7 @@ async def execute(
             started = time.monotonic()
             try:
                 await _apply_change(change, platform, store, hooks, options)
-            except Exception as exc:  # noqa: BLE001 - every failure is reported per resource
+            except Exception as exc:
                 elapsed = time.monotonic() - started
                 message = _describe(exc)
                 hooks.post_apply(address, action, elapsed, message)
@@ -272,17 +272,27 @@ async def _apply_deployment(
         store.delete_resource(str(address))
         return
     fields = {k: after[k] for k in _DEPLOYMENT_FIELDS if k in after}
-    deployment: LiveDeployment
+    deployment: LiveDeployment | None
     if action == "create":
         if "compute_pools" not in fields:
             raise ResourceFailed(f"{address}: a new deployment needs placement.compute_pools")
+        if change.get("replace"):
+            # --replace: remove the old model service first, then deploy afresh.
+            await platform.remove_deployment(project, model)
+            store.delete_resource(str(address))
         deployment = await platform.deploy(project, model, **fields)
     elif action == "update":
         changed = _changed_fields(change)
         send = {k: v for k, v in fields.items() if k in changed}
         if "max_ttft_ms" in send and "compute_pools" in fields:
             send["compute_pools"] = fields["compute_pools"]   # the platform wants both together
-        deployment = await platform.update_deployment(project, model, **send)
+        if send:
+            deployment = await platform.update_deployment(project, model, **send)
+        else:
+            # Only state-held fields changed (protect): nothing to send to the platform.
+            deployment = await platform.get_deployment(project, model)
+            if deployment is None:
+                raise ResourceFailed(f"{address}: the deployment no longer exists on the platform")
     else:
         raise ResourceFailed(f"{address}: cannot {action} a deployment")
     _record(store, change, LiveState(deployments={(project, model): deployment}), deployment.id)
@@ -334,7 +344,7 @@ async def _run_job(
     )
     _record(store, change, LiveState(jobs={job.name: job}), job.id)
     deadline = time.monotonic() + options.wait_timeout_s
-    last = (None, None)
+    last: tuple[str | None, float | None] = (None, None)
     while job.status not in ("COMPLETED", "FAILED", "CANCELED"):
         if time.monotonic() > deadline:
             raise ResourceFailed(f"{address}: still {job.status} after {options.wait_timeout_s:.0f}s")

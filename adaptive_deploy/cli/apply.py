@@ -103,9 +103,11 @@ def command(
             if fmt == "text":
                 click.echo("")
             hooks = _hooks(fmt)
+            from adaptive_deploy.plan import planfile
+
             result = await engine.apply_changes(
                 session, plan_dict, outcome.live, hooks, parallelism=parallelism,
-                plan_digest=saved_digest,
+                plan_digest=saved_digest or planfile.digest(plan_dict),
             )
             return plan_dict, result
         finally:
@@ -113,7 +115,7 @@ def command(
                 session.locker.release(lock)
             await session.close()
 
-    plan_dict, result = asyncio.run(run())
+    _, result = asyncio.run(run())
     if fmt == "json":
         click.echo(json.dumps({
             "format_version": "1.0",

@@ -69,7 +69,9 @@ def command(
             outcome = await engine.make_plan(session, options)
             plan_dict: dict[str, Any] = outcome.plan.to_dict()
             if out:
-                engine.save_plan(outcome.plan, out, session.directory)
+                from adaptive_deploy.plan import planfile
+
+                planfile.save(outcome.plan, out, directory=session.directory)
             return plan_dict
         finally:
             await session.close()

@@ -69,7 +69,13 @@ class RichHooks(PlainHooks):
         self.console.print(text, markup=False, highlight=False)
 
     def start(self, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self._progress = Progress(
             TextColumn("Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
