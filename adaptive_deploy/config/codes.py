@@ -52,7 +52,7 @@ CODES: dict[str, str] = {
     ENV_REF_MALFORMED: "Malformed ${env:NAME} reference",
     ENV_VAR_UNSET: "Environment variable referenced by ${env:NAME} is not set",
     LITERAL_API_KEY: "platform.api_key_env holds a literal key or an invalid variable name",
-    LITERAL_SECRET: "Secret-named key (api_key, token, password, ...) holds a literal value",
+    LITERAL_SECRET: "Literal secret: a secret-named key (api_key, token, password, ...) or a DSN in state.dsn_env",
     UNKNOWN_KEY: "Unknown key",
     WRONG_TYPE: "Value of the wrong type",
     OUT_OF_RANGE: "Number or length out of range",

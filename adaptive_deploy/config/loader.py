@@ -537,6 +537,15 @@ def _check_env_refs_and_secrets(raw: dict[str, Any], source: SourceMap) -> list[
                 "it as ${env:NAME} (allowed in job args), so it never lands in git, state or plans",
                 path, value=True))
 
+    state = raw.get("state")
+    dsn_env = state.get("dsn_env") if isinstance(state, dict) else None
+    if isinstance(dsn_env, str) and ("://" in dsn_env or "=" in dsn_env or looks_like_secret(dsn_env)):
+        diags.append(source.diagnostic(
+            Severity.ERROR, codes.LITERAL_SECRET,
+            "state.dsn_env looks like a literal database DSN; put the DSN in an environment "
+            "variable and write its NAME here (e.g. dsn_env: ADAPTIVE_DEPLOY_STATE_DSN)",
+            ("state", "dsn_env"), value=True))
+
     platform = raw.get("platform")
     if isinstance(platform, dict):
         key_env = platform.get("api_key_env")
