@@ -28,7 +28,7 @@ from adaptive_deploy.client.responses import (
     ReadLiveOut,
 )
 from adaptive_deploy.client.transport import GraphQLTransport, OutcomeUnknown, Sleep
-from adaptive_deploy.errors import EntityNotFound, PlatformError, PlatformUnavailable
+from adaptive_deploy.errors import AuthError, EntityNotFound, PlatformError, PlatformUnavailable
 from adaptive_deploy.live import LiveDeployment, LiveJob, LiveModel, LiveProject, LiveState
 
 log = logging.getLogger("adaptive_deploy.client")
@@ -98,8 +98,14 @@ class GraphQLPlatform:
         find: Callable[[], Awaitable[T | None]],
     ) -> T:
         """A non-idempotent mutation: on an unknown outcome, `find()` re-reads live state and
-        the mutation is re-sent only when it finds nothing."""
+        the mutation is re-sent only when it finds nothing.
+
+        The re-read waits a jittered moment first, so a request the platform is still working
+        on has time to land. If a re-send is then refused (e.g. "already exists") because the
+        first send did land after all, `find()` is asked once more before giving up.
+        """
         attempts = self._transport.max_retries + 1
+        uncertain = False
         for attempt in range(attempts):
             try:
                 data = await self._transport.execute(
@@ -107,15 +113,21 @@ class GraphQLPlatform:
                     mutation=True, idempotent=False,
                 )
             except OutcomeUnknown as exc:
+                uncertain = True
                 log.warning("%s; re-reading live state before deciding to re-send", exc)
+                delay = 0.05 + random.random() * min(8.0, 0.25 * 2.0**attempt)
+                await (self._sleep or asyncio.sleep)(delay)
                 found = await find()
                 if found is not None:
                     log.info("%s had been applied; not re-sending", name)
                     return found
-                if attempt + 1 < attempts:
-                    delay = random.random() * min(8.0, 0.25 * 2.0**attempt)
-                    await (self._sleep or asyncio.sleep)(delay)
                 continue
+            except AuthError:
+                raise
+            except PlatformError:
+                if uncertain and (found := await find()) is not None:
+                    return found
+                raise
             return parse(data)
         raise PlatformUnavailable(
             f"{name}: the outcome stayed unknown after {attempts} attempts and live state "

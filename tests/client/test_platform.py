@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adaptive_deploy.client.platform import GraphQLPlatform
@@ -233,3 +235,32 @@ async def test_bound_but_never_deployed_is_not_a_deployment(fake: FakePlatform) 
     dep = await p.deploy("support", "qwen-3-8b", compute_pools=["pool-1"])
     assert dep.status == "PENDING"
     assert fake.calls["AddModelsToProject"] == 1 and fake.commits["DeployModel"] == 1
+
+
+async def test_create_that_lands_late_is_found_after_conflict(fake: FakePlatform) -> None:
+    """The first send times out while the platform is still working; the re-read misses it,
+    the re-send is refused as a duplicate, and the client then finds the project it created."""
+    import httpx
+
+    real_create = fake.op_CreateProject
+    real_describe = fake.op_DescribeProject
+    pending: list[dict[str, Any]] = []
+
+    def slow_create(v: dict[str, Any]) -> dict[str, Any]:
+        if not pending and fake.calls["CreateProject"] == 1:
+            pending.append(v)
+            raise httpx.ReadTimeout("still working")
+        return real_create(v)
+
+    def describe_then_land(v: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return real_describe(v)
+        finally:
+            while pending:                       # the slow first request commits now
+                real_create(pending.pop())
+
+    fake.op_CreateProject = slow_create  # type: ignore[method-assign]
+    fake.op_DescribeProject = describe_then_land  # type: ignore[method-assign]
+    proj = await make(fake).create_project("late", name="Late")
+    assert proj.key == "late"
+    assert fake.commits["CreateProject"] == 1 and fake.calls["CreateProject"] == 2
