@@ -105,6 +105,8 @@ CREATE TABLE IF NOT EXISTS services (
     created_at INTEGER NOT NULL, is_default INTEGER NOT NULL, desired_online INTEGER NOT NULL,
     deployed INTEGER NOT NULL, deployed_at REAL, compute_pools TEXT NOT NULL, max_ttft_ms INTEGER,
     num_draft_steps INTEGER, UNIQUE (project_id, model));
+CREATE INDEX IF NOT EXISTS services_by_project ON services (project_id);
+CREATE INDEX IF NOT EXISTS services_by_model ON services (model);
 CREATE TABLE IF NOT EXISTS recipes (
     id TEXT PRIMARY KEY, key TEXT UNIQUE NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
     args TEXT NOT NULL, created_at INTEGER NOT NULL);
@@ -231,6 +233,22 @@ class Emulator:
         index: dict[str, sqlite3.Row] = self._cache[key]
         return index
 
+    def _group(self, table: str, column: str) -> dict[str, list[sqlite3.Row]]:
+        key = f"group:{table}:{column}"
+        if key not in self._cache:
+            grouped: dict[str, list[sqlite3.Row]] = {}
+            for row in self._rows(table):
+                grouped.setdefault(row[column], []).append(row)
+            self._cache[key] = grouped
+        result: dict[str, list[sqlite3.Row]] = self._cache[key]
+        return result
+
+    def _memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        # Per-request memo: statuses are read many times while one response is built.
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
     # ------------------------------------------------------------------ seeding
 
     def _seed(self, seed: dict[str, Any]) -> None:
@@ -335,11 +353,29 @@ class Emulator:
     def _pool_row(self, id_or_key: str) -> sqlite3.Row:
         return self._find("pools", "compute pool", id_or_key)
 
+    def _services_where(self, column: str, value: str) -> list[sqlite3.Row]:
+        # Whole-table reads (a refresh) group the cached table; a mutation's response needs a
+        # few services only, so it asks the index instead of loading thousands of rows.
+        if "rows:services" in self._cache:
+            return self._group("services", column).get(value, [])
+        rows: list[sqlite3.Row] = self._memo(
+            f"services:{column}:{value}",
+            lambda: self.conn.execute(
+                f"SELECT * FROM services WHERE {column}=? ORDER BY created_at, rowid", (value,)
+            ).fetchall(),
+        )
+        return rows
+
     def _services_of_project(self, project_id: str) -> list[sqlite3.Row]:
-        return [s for s in self._rows("services") if s["project_id"] == project_id]
+        return self._services_where("project_id", project_id)
 
     def _services_of_model(self, model_key: str) -> list[sqlite3.Row]:
-        return [s for s in self._rows("services") if s["model"] == model_key]
+        return self._services_where("model", model_key)
+
+    def _service_by_id(self, service_id: str) -> sqlite3.Row:
+        row: sqlite3.Row = self.conn.execute(
+            "SELECT * FROM services WHERE id=?", (service_id,)).fetchone()
+        return row
 
     def _service_row(self, project: sqlite3.Row, id_or_key: str) -> sqlite3.Row:
         for s in self._services_of_project(project["id"]):
@@ -407,6 +443,11 @@ class Emulator:
         return None
 
     def _service_status(self, service: sqlite3.Row) -> tuple[str, str | None]:
+        status: tuple[str, str | None] = self._memo(
+            f"status:{service['id']}", lambda: self._compute_service_status(service))
+        return status
+
+    def _compute_service_status(self, service: sqlite3.Row) -> tuple[str, str | None]:
         if not service["deployed"]:
             return "OFFLINE", None
         if not service["desired_online"]:
@@ -419,6 +460,11 @@ class Emulator:
         return "ONLINE", None
 
     def _model_online(self, model_key: str) -> tuple[str, str | None]:
+        online: tuple[str, str | None] = self._memo(
+            f"online:{model_key}", lambda: self._compute_model_online(model_key))
+        return online
+
+    def _compute_model_online(self, model_key: str) -> tuple[str, str | None]:
         statuses = [self._service_status(s) for s in self._services_of_model(model_key)]
         names = {s for s, _ in statuses}
         error = next((e for _, e in statuses if e), None)
@@ -629,6 +675,11 @@ class Emulator:
         }
 
     def _groups(self, pool: sqlite3.Row) -> list[Record]:
+        groups: list[Record] = self._memo(f"groups:{pool['key']}",
+                                          lambda: self._compute_groups(pool))
+        return groups
+
+    def _compute_groups(self, pool: sqlite3.Row) -> list[Record]:
         # Each deployed model runs one replica on every group of the pool, taking tp GPUs.
         models: dict[str, int] = {}
         for s in self._rows("services"):
@@ -893,7 +944,7 @@ class Emulator:
             (sid, project["id"], model["key"], model["key"], _ms(self.now())),
         )
         self._cache.clear()
-        return self._by("services", "id")[sid]
+        return self._service_by_id(sid)
 
     def add_models_to_project(self, project: str, models: list[str]) -> Record:
         """Mutation.addModelsToProject: idempotent; unknown models are reported as failures."""
@@ -997,7 +1048,7 @@ class Emulator:
                  steps, service["id"]),
             )
             sid = service["id"]
-        return {"modelService": self.service_record(self._by("services", "id")[sid]),
+        return {"modelService": self.service_record(self._service_by_id(sid)),
                 "warnings": warnings}
 
     def update_model_service(self, data: dict[str, Any]) -> Record:
@@ -1034,7 +1085,7 @@ class Emulator:
                 self.conn.execute(f"UPDATE services SET {assignments} WHERE id=?",
                                   (*sets.values(), service["id"]))
             sid = service["id"]
-        return self.service_record(self._by("services", "id")[sid])
+        return self.service_record(self._service_by_id(sid))
 
     def remove_model_from_project(self, project: str, model: str) -> bool:
         """Mutation.removeModelFromProject: True when the model was bound."""
