@@ -130,7 +130,7 @@ async def execute(
             hooks.pre_apply(address, action)
             started = time.monotonic()
             try:
-                await _apply_change(change, platform, store, hooks, options)
+                await _apply_change(change, platform, store, hooks, live, options)
             except Exception as exc:
                 elapsed = time.monotonic() - started
                 message = _describe(exc)
@@ -209,6 +209,7 @@ async def _apply_change(
     platform: Platform,
     store: StateStore,
     hooks: Hooks,
+    live: LiveState,
     options: ExecutorOptions,
 ) -> None:
     address = Address.parse(change["address"])
@@ -218,7 +219,7 @@ async def _apply_change(
         store.delete_resource(str(address))
         return
     if address.type is ResourceType.PROJECT:
-        await _apply_project(address, action, change, platform, store)
+        await _apply_project(address, action, change, platform, store, live)
     elif address.type is ResourceType.MODEL:
         model = await platform.update_model_compute_config(
             address.name, **{k: after[k] for k in ("tp", "kv_cache_len", "max_seq_len") if k in after}
@@ -233,11 +234,20 @@ async def _apply_change(
 
 
 async def _apply_project(
-    address: Address, action: str, change: dict[str, Any], platform: Platform, store: StateStore
+    address: Address, action: str, change: dict[str, Any], platform: Platform,
+    store: StateStore, live: LiveState,
 ) -> None:
     after: dict[str, Any] = change.get("after") or {}
     project: LiveProject
-    if action == "create":
+    archived = live.projects.get(address.name)
+    if action == "create" and archived is not None and archived.is_archived:
+        # Deleting a project archives it; creating it again restores the archived one
+        # (project keys stay taken on the platform).
+        project = await platform.update_project(
+            address.name, name=after.get("name") or address.name,
+            description=after.get("description"), is_archived=False,
+        )
+    elif action == "create":
         project = await platform.create_project(
             address.name, name=after.get("name") or address.name,
             description=after.get("description"),
