@@ -57,7 +57,7 @@ def test_sigkill_during_apply_then_apply_converges(
         proc.wait(timeout=60)
 
         # Integrity right after the kill, before anything repairs it.
-        store, locker = open_state(StateConfig(), "crash", ws)
+        store, _ = open_state(StateConfig(), "crash", ws)
         assert store.integrity_check() == [], f"trial {trial}"
         store.close()
 
