@@ -365,6 +365,10 @@ async def import_workspace(
     if not build.files:
         result.notes.append("nothing to import: every selected project is already defined")
         return result
+    # Shared files get the next free name; a project's own file existing is a conflict.
+    for name in (MODELS_FILE, POOLS_FILE, WORKSPACE_FILE):
+        if name in build.files and (dest / name).exists():
+            build.files[_free_name(dest, name, build.files)] = build.files.pop(name)
     for name in build.files:
         if (dest / name).exists():
             raise UsageError(
@@ -376,6 +380,15 @@ async def import_workspace(
     assert loaded.workspace is not None
     _adopt_and_write(loaded, dest, build, live, env, result, lock_timeout_s)
     return result
+
+
+def _free_name(dest: Path, name: str, taken: Mapping[str, str]) -> str:
+    """`imported-models.yaml` → `imported-models-2.yaml`, ... : the first name not in use."""
+    stem, dot, suffix = name.rpartition(".")
+    n = 2
+    while (dest / f"{stem}-{n}{dot}{suffix}").exists() or f"{stem}-{n}{dot}{suffix}" in taken:
+        n += 1
+    return f"{stem}-{n}{dot}{suffix}"
 
 
 def _load_existing(directory: Path, load_config: Any, partial: bool = False) -> Any:

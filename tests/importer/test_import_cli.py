@@ -1,0 +1,190 @@
+"""`adaptive-deploy import` end to end over HTTP: projects the tool never created (the seeded
+`playground` and two made through GraphQL, with an adapter and a non-default placement with
+maxTtftMs) are written as config, adopted into state, and `plan` right after is empty."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.helpers import remote_env, run_cli
+from tests.fixtures.emulator import EmulatorServer
+
+CREATE_PROJECT = """mutation($input: ProjectCreate!) { createProject(input: $input) { key } }"""
+DEPLOY = """mutation($input: DeployModelInput!) { deployModel(input: $input) { __typename } }"""
+UPDATE_SERVICE = """mutation($input: UpdateModelService!) { updateModelService(input: $input) { key } }"""
+SET_KV = """mutation($m: IdOrKey!, $input: ModelComputeConfigInput!) {
+  updateModelComputeConfig(idOrKey: $m, input: $input) { key }
+}"""
+
+
+def _deploy(server: EmulatorServer, project: str, model: str, pools: list[str],
+            ttft: int | None = None) -> None:
+    placement: dict[str, Any] = {"computePools": pools}
+    if ttft is not None:
+        placement["maxTtftMs"] = ttft
+    server.data(DEPLOY, {"input": {"project": project, "model": model, "placement": placement}})
+
+
+def _seed(server: EmulatorServer) -> None:
+    """Two projects made by hand, as a person in the UI would."""
+    server.data(CREATE_PROJECT, {"input": {"key": "sales", "name": "Sales team",
+                                           "description": "Made in the UI"}})
+    _deploy(server, "sales", "qwen-3-8b", ["pool-2", "pool-1"], ttft=25000)
+    _deploy(server, "sales", "sales-lora-v1", ["pool-1"])
+    server.data(UPDATE_SERVICE, {"input": {"project": "sales", "modelService": "qwen-3-8b",
+                                           "isDefault": True}})
+    server.data(CREATE_PROJECT, {"input": {"key": "research", "name": "Research"}})
+    _deploy(server, "research", "mistral-7b-v0.3", ["pool-1"])
+    _deploy(server, "research", "llama-3.1-8b", ["pool-2"], ttft=40000)
+    server.data(UPDATE_SERVICE, {"input": {"project": "research", "modelService": "mistral-7b-v0.3",
+                                           "isDefault": True}})
+    server.data(SET_KV, {"m": "mistral-7b-v0.3", "input": {"kvCacheLen": 120000}})
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def _records(ws: Path) -> dict[str, dict[str, Any]]:
+    with sqlite3.connect(ws / ".adaptive-deploy" / "state.db") as db:
+        rows = db.execute("SELECT address, applied FROM resources").fetchall()
+    return {a: json.loads(applied) for a, applied in rows}
+
+
+@pytest.mark.slow
+def test_import_then_plan_shows_no_changes(emulator: EmulatorServer, tmp_path: Path) -> None:
+    env = remote_env(emulator)
+    _seed(emulator)
+    ws = tmp_path / "prod"
+    ws.mkdir()
+    result = run_cli("import", str(ws), "--format", "json", env=env)
+    assert result.code == 0, result.text
+    report = json.loads(result.out)
+    assert report["format_version"] == "1.0" and report["workspace"] == "prod"
+    assert report["projects"] == ["playground", "research", "sales"]
+    names = sorted(Path(p).name for p in report["written"])
+    assert names == ["imported-models.yaml", "imported-playground.yaml", "imported-pools.yaml",
+                     "imported-research.yaml", "imported-sales.yaml", "workspace.yaml"]
+
+    sales_text = (ws / "imported-sales.yaml").read_text()
+    assert sales_text.startswith("# Imported by adaptive-deploy")
+    assert f"from {emulator.base_url}." in sales_text
+    assert "num_draft_steps" in sales_text and "cannot be read back" in sales_text
+    sales = _load(ws / "imported-sales.yaml")["projects"]["sales"]
+    assert sales["name"] == "Sales team" and sales["description"] == "Made in the UI"
+    qwen = sales["deployments"]["qwen-3-8b"]
+    # Live order is kept; max_ttft_ms, is_default and desired_online come along.
+    assert qwen == {"placement": {"compute_pools": ["pool-2", "pool-1"], "max_ttft_ms": 25000},
+                    "is_default": True, "desired_online": True}
+    assert sales["deployments"]["sales-lora-v1"]["is_default"] is False
+    research = _load(ws / "imported-research.yaml")["projects"]["research"]
+    assert research["deployments"]["llama-3.1-8b"]["placement"] == {
+        "compute_pools": ["pool-2"], "max_ttft_ms": 40000}
+    models = _load(ws / "imported-models.yaml")["models"]
+    assert models["sales-lora-v1"] == {"adapter_of": "qwen-3-8b"}
+    assert models["mistral-7b-v0.3"]["compute_config"] == {
+        "tp": 1, "kv_cache_len": 120000, "max_seq_len": 32768}
+    assert set(models) == {"qwen-3-8b", "sales-lora-v1", "mistral-7b-v0.3", "llama-3.1-8b",
+                           "llama-3.2-1b"}
+    pools = _load(ws / "imported-pools.yaml")["compute_pools"]
+    assert pools == {
+        "pool-1": {"gpu": "H100-80GB", "gpus_per_replica": 8, "replicas": 2},
+        "pool-2": {"gpu": "H200-141GB", "gpus_per_replica": 8, "replicas": 1},
+        "pool-a100": {"gpu": "A100-80GB", "gpus_per_replica": 8, "replicas": 1},
+    }
+    assert _load(ws / "workspace.yaml") == {"version": 1, "workspace": "prod"}
+
+    records = _records(ws)
+    assert set(report["adopted"]) == set(records)
+    assert records["deployment.sales/qwen-3-8b"] == {
+        "compute_pools": ["pool-2", "pool-1"], "max_ttft_ms": 25000, "is_default": True,
+        "desired_online": True, "protect": False}
+    assert "model.sales-lora-v1" not in records   # adapters have no compute config to manage
+
+    assert run_cli("validate", str(ws)).code == 0
+    plan = run_cli("plan", str(ws), "--detailed-exitcode", env=env)
+    assert plan.code == 0, plan.text
+    assert "No changes. The platform matches the configuration." in plan.out
+    assert "Unmanaged" not in plan.out
+    assert run_cli("drift", str(ws), env=env).code == 0
+    # Adopted means tracked: a later change in the UI is drift against the imported values.
+    emulator.data(SET_KV, {"m": "llama-3.1-8b", "input": {"kvCacheLen": 50000}})
+    drifted = run_cli("drift", str(ws), "--format", "json", env=env)
+    assert drifted.code == 2, drifted.text
+    [f] = json.loads(drifted.out)["findings"]
+    assert (f["address"], f["field"], f["kind"], f["last_applied"], f["live"]) == (
+        "model.llama-3.1-8b", "kv_cache_len", "drift", 65536, 50000)
+    assert emulator.admin_key not in result.text + plan.text
+    for path in ws.glob("*.yaml"):
+        assert emulator.admin_key not in path.read_text()
+
+
+def test_project_filter_and_no_clobbering(emulator: EmulatorServer, tmp_path: Path) -> None:
+    env = remote_env(emulator)
+    _seed(emulator)
+    ws = tmp_path / "team"
+    ws.mkdir()
+    one = run_cli("import", str(ws), "--project", "research", "--workspace", "rs", env=env)
+    assert one.code == 0, one.text
+    assert sorted(p.name for p in ws.glob("*.yaml")) == [
+        "imported-models.yaml", "imported-pools.yaml", "imported-research.yaml", "workspace.yaml"]
+    assert set(_load(ws / "imported-models.yaml")["models"]) == {"mistral-7b-v0.3", "llama-3.1-8b"}
+    assert _load(ws / "workspace.yaml")["workspace"] == "rs"
+    assert set(_records(ws)) == {"project.research", "deployment.research/mistral-7b-v0.3",
+                                 "deployment.research/llama-3.1-8b", "model.mistral-7b-v0.3",
+                                 "model.llama-3.1-8b"}
+    snapshot = {p.name: p.read_text() for p in ws.glob("*.yaml")}
+
+    # A key the configuration already defines is refused when asked for by name.
+    again = run_cli("import", str(ws), "--project", "research", env=env)
+    assert again.code == 1
+    assert "projects.research is already defined" in again.err
+    unknown = run_cli("import", str(ws), "--project", "nope", env=env)
+    assert unknown.code == 1 and "no such project" in unknown.err
+    # A project's file already there (even unrelated content) is never overwritten.
+    (ws / "imported-sales.yaml").write_text("# mine\nrules: {adapters_per_base_model: 4}\n")
+    clash = run_cli("import", str(ws), "--project", "sales", env=env)
+    assert clash.code == 1 and "already exists" in clash.err
+    assert (ws / "imported-sales.yaml").read_text() == "# mine\nrules: {adapters_per_base_model: 4}\n"
+    assert {p.name: p.read_text() for p in ws.glob("*.yaml") if p.name != "imported-sales.yaml"} \
+        == snapshot
+    (ws / "imported-sales.yaml").unlink()
+
+    # Importing everything skips what is defined, writes new shared files beside the old ones.
+    rest = run_cli("import", str(ws), "--format", "json", env=env)
+    assert rest.code == 0, rest.text
+    report = json.loads(rest.out)
+    assert report["projects"] == ["playground", "sales"]
+    assert "projects.research: already defined; kept as it is" in report["skipped"]
+    assert {Path(p).name for p in report["written"]} == {
+        "imported-playground.yaml", "imported-sales.yaml", "imported-models-2.yaml",
+        "imported-pools-2.yaml"}
+    assert set(_load(ws / "imported-models-2.yaml")["models"]) == {
+        "qwen-3-8b", "sales-lora-v1", "llama-3.2-1b"}
+    for name, text in snapshot.items():
+        assert (ws / name).read_text() == text
+    plan = run_cli("plan", str(ws), "--detailed-exitcode", env=env)
+    assert plan.code == 0, plan.text
+
+
+def test_import_refuses_an_invalid_result_and_writes_nothing(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    env = remote_env(emulator)
+    _seed(emulator)
+    ws = tmp_path / "bad"
+    ws.mkdir()
+    # The existing config expects pool-1 to be H200s: the imported deployments contradict it.
+    (ws / "main.yaml").write_text(
+        "version: 1\nworkspace: bad\ncompute_pools:\n"
+        "  pool-1: {gpu: H200-141GB, gpus_per_replica: 4, replicas: 1}\n")
+    result = run_cli("import", str(ws), "--project", "research", env=env)
+    assert result.code == 1, result.text
+    assert "main.yaml:4" in result.err and "error[AD4" in result.err
+    assert sorted(p.name for p in ws.glob("*.yaml")) == ["main.yaml"]
