@@ -82,7 +82,7 @@ def test_existing_keys_are_skipped_or_refused() -> None:
     assert "pool-a" not in yaml.safe_load(build.files["imported-pools.yaml"])["compute_pools"]
     assert build.skipped == ["compute_pools.pool-a: already defined; kept as it is",
                              "models.qwen-3-8b: already defined; kept as it is"]
-    defined = {"projects": {"p1": {}}}
+    defined: dict[str, object] = {"projects": {"p1": {}}}
     assert _build(existing=defined).files == {}
     with pytest.raises(UsageError, match=r"projects\.p1 is already defined"):
         _build(existing=defined, explicit=True)
