@@ -83,6 +83,11 @@ def render_text(report: Mapping[str, Any], *, directory: str = ".") -> str:
             lines.append(f"  [{_KIND_LABEL[kind]}] {_finding_text(f)}")
             if f.get("field") is not None and f.get("message"):
                 lines.append(f"      {f['message']}")
+            elif f.get("field") is None:
+                lines.append(
+                    f"      last applied {_value(f.get('last_applied'))}; live "
+                    f"{_value(f.get('live'))}; config {_value(f.get('desired'))}"
+                )
         lines.append("")
     unobservable = report.get("unobservable") or []
     if unobservable:

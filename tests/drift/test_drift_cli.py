@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.helpers import remote_env, run_cli, small_workspace, write_workspace
 from tests.fixtures.emulator import EmulatorServer
 
@@ -38,6 +40,7 @@ def _state_serial(ws: Path) -> tuple[int, int]:
     return int(serial), int(count)
 
 
+@pytest.mark.slow
 def test_out_of_band_changes_are_reported(emulator: EmulatorServer, tmp_path: Path) -> None:
     env = remote_env(emulator)
     ws = write_workspace(tmp_path / "ws", small_workspace("oob"))
@@ -80,6 +83,11 @@ def test_out_of_band_changes_are_reported(emulator: EmulatorServer, tmp_path: Pa
     plan = json.loads(run_cli("plan", str(ws), "--format", "json", env=env).out)
     plan_drift = {(d["address"], d["path"]) for d in plan["drift"]}
     assert plan_drift == set(found)
+    # The scheduled workflow runs drift with a read-only key.
+    readonly = run_cli("drift", str(ws), "--format", "json",
+                       env=remote_env(emulator, emulator.readonly_key))
+    assert readonly.code == 2, readonly.text
+    assert json.loads(readonly.out)["findings"] == doc["findings"]
 
     text = run_cli("drift", str(ws), env=env)
     assert text.code == 2
