@@ -60,16 +60,12 @@ class Session:
         self.store.close()
 
 
-def load_and_validate(directory: str | Path, live: LiveState | None = None) -> tuple[LoadedConfig, list[Diagnostic]]:
-    """Stages 1 and 2; raise ConfigError when anything is an error. Returns the warnings."""
-    from adaptive_deploy import rules
+def load_config_or_raise(directory: str | Path) -> tuple[LoadedConfig, list[Diagnostic]]:
+    """Stage 1 only; raise ConfigError when anything is an error. Returns the warnings."""
     from adaptive_deploy.config.loader import load_config
 
     loaded = load_config(directory)
-    diags = list(loaded.diagnostics)
-    if not has_errors(diags):
-        diags += rules.validate(loaded, live)
-    diags = sorted_diagnostics(diags)
+    diags = sorted_diagnostics(list(loaded.diagnostics))
     if has_errors(diags):
         raise ConfigError("the configuration is invalid", diags)
     return loaded, diags
@@ -91,7 +87,8 @@ async def open_session(
     directory = Path(directory)
     if not directory.exists():
         raise UsageError(f"{directory}: no such directory")
-    loaded, warnings = load_and_validate(directory)
+    # Stage 1 here; stage 2 runs once, with live data, in make_plan.
+    loaded, warnings = load_config_or_raise(directory)
     assert loaded.workspace is not None
     ws_dir = directory if directory.is_dir() else directory.parent
     if platform is None:

@@ -114,6 +114,8 @@ class RuleContext:
         self.live = live
         self._locate = locate or _no_location
         self._models: dict[str, ModelInfo | None] = {}
+        # (base, pool) → {adapter: rank}; built on first use by rules.memory
+        self.adapter_index: dict[tuple[str, str | None], dict[str, int]] | None = None
 
     # -- diagnostics -------------------------------------------------------------------------
 

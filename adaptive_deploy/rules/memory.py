@@ -375,15 +375,27 @@ class FitRow:
 
 def _adapters_on(ctx: RuleContext, base: str, pool: str) -> tuple[int, int]:
     """(distinct adapters of `base` deployed on `pool`, largest rank among them)."""
-    ranks: dict[str, int] = {}
+    index = _adapter_index(ctx)
+    ranks = {**index.get((base, None), {}), **index.get((base, pool), {})}
+    return len(ranks), max(ranks.values(), default=DEFAULT_LORA_RANK)
+
+
+def _adapter_index(ctx: RuleContext) -> dict[tuple[str, str | None], dict[str, int]]:
+    """(base, pool) → {adapter: rank} over every deployment, built once per context. Pool
+    None holds adapters without a placement of their own: they ride on every pool of their
+    base."""
+    if ctx.adapter_index is not None:
+        return ctx.adapter_index
+    index: dict[tuple[str, str | None], dict[str, int]] = {}
     for dep in ctx.all_deployments():
         info = ctx.model(dep.model)
-        if info is None or info.adapter_of != base:
+        if info is None or info.adapter_of is None:
             continue
-        # An adapter without its own placement rides on every pool of its base.
-        if dep.pools is None or pool in dep.pools:
-            ranks[dep.model] = info.rank or DEFAULT_LORA_RANK
-    return len(ranks), max(ranks.values(), default=DEFAULT_LORA_RANK)
+        rank = info.rank or DEFAULT_LORA_RANK
+        for pool in dep.pools if dep.pools is not None else (None,):
+            index.setdefault((info.adapter_of, pool), {})[dep.model] = rank
+    ctx.adapter_index = index
+    return index
 
 
 def deployment_rows(
