@@ -1,7 +1,7 @@
 """Benchmark: `apply` of all creates of a generated workspace (1,000 deployments / 100 projects /
 200 models) against the emulator at 20 ms latency, at --parallelism 1 and 16, in one run.
 
-Target (SPEC §7): parallelism 16 at least 6× faster than parallelism 1.
+Target (SPEC §7): parallelism 16 at least 6x faster than parallelism 1.
 
     python bench/bench_apply.py [--dir /tmp/bench-apply] [--deployments 1000]
 """
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import CLI, EmulatorProcess, prepare, run_timed  # noqa: E402
+from scale import CLI, EmulatorProcess, prepare, run_timed
 
 TARGET_SPEEDUP = 6.0
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import CLI, EmulatorProcess, prepare, run_timed  # noqa: E402
+from scale import CLI, EmulatorProcess, prepare, run_timed
 
 WALL_S, REQUESTS, RSS_MB = 2.0, 10, 250
 

@@ -22,9 +22,9 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from genworkspace import generate  # noqa: E402
+from genworkspace import generate
 
-from adaptive_deploy.rules import catalog, memory  # noqa: E402
+from adaptive_deploy.rules import catalog, memory
 
 GIB = 1024**3
 CLI = str(Path(sys.executable).with_name("adaptive-deploy"))
