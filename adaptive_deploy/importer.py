@@ -339,6 +339,14 @@ async def import_workspace(
     dest_loaded = src_loaded if same else _load_existing(dest, load_config, partial=True)
 
     url, sensitive, label = resolve_base_url(platform_cfg.base_url, env)
+    if url is None and platform is None and dest.resolve() != src.resolve():
+        # Each directory has its own embedded platform: the new workspace would not see
+        # the objects it adopted.
+        raise UsageError(
+            "--out with the embedded local platform: each workspace directory has its own "
+            "embedded platform, so import into DIR itself, or set platform.base_url / "
+            "ADAPTIVE_BASE_URL"
+        )
     if platform is None:
         platform = connect(platform_cfg, src, env)
     notice = platform.notice

@@ -188,3 +188,35 @@ def test_import_refuses_an_invalid_result_and_writes_nothing(
     assert result.code == 1, result.text
     assert "main.yaml:4" in result.err and "error[AD4" in result.err
     assert sorted(p.name for p in ws.glob("*.yaml")) == ["main.yaml"]
+
+
+def test_embedded_platform_import_and_out_elsewhere_is_refused(tmp_path: Path) -> None:
+    ws = tmp_path / "local"
+    ws.mkdir()
+    done = run_cli("import", str(ws))
+    assert done.code == 0, done.text
+    assert "embedded local platform" in (ws / "imported-playground.yaml").read_text()
+    assert run_cli("plan", str(ws), "--detailed-exitcode").code == 0
+    other = tmp_path / "other"
+    refused = run_cli("import", str(ws), "--out", str(other))
+    assert refused.code == 1 and "embedded" in refused.err
+    assert not other.exists()
+
+
+def test_out_writes_a_new_workspace_with_the_source_settings(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    env = remote_env(emulator)
+    _seed(emulator)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "main.yaml").write_text(
+        "version: 1\nworkspace: src\nplatform: {server_timeout_s: 90}\n")
+    dst = tmp_path / "dst"
+    result = run_cli("import", str(src), "--out", str(dst), "--project", "research", env=env)
+    assert result.code == 0, result.text
+    assert _load(dst / "workspace.yaml") == {
+        "version": 1, "workspace": "dst", "platform": {"server_timeout_s": 90}}
+    assert sorted(p.name for p in src.glob("*.yaml")) == ["main.yaml"]
+    assert "project.research" in _records(dst)
+    assert run_cli("plan", str(dst), "--detailed-exitcode", env=env).code == 0
