@@ -47,6 +47,7 @@ UNKNOWN_JOB_PROJECT = "AD363"
 UNKNOWN_ADAPTER_BASE = "AD364"
 JOB_ARGS_INCONSISTENT = "AD365"
 UNKNOWN_JOB_POOL = "AD366"
+POOL_NOT_CHECKED = "AD367"
 
 # Against live data.
 LIVE_POOL_MISSING = "AD401"
@@ -86,6 +87,7 @@ CODES: dict[str, str] = {
     UNKNOWN_ADAPTER_BASE: "adapter_of names an unknown model",
     JOB_ARGS_INCONSISTENT: "Job arguments disagree with the models they produce",
     UNKNOWN_JOB_POOL: "Job runs on an unknown compute pool",
+    POOL_NOT_CHECKED: "Compute pool not checked: no compute_pools declared and no live data",
     LIVE_POOL_MISSING: "Compute pool not found on the platform",
     LIVE_POOL_GPU: "Compute pool has a different GPU type on the platform",
     LIVE_POOL_GPUS_PER_REPLICA: "Compute pool has a different GPUs-per-replica on the platform",

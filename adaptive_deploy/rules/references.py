@@ -52,7 +52,16 @@ def check_references(ctx: RuleContext) -> list[Diagnostic]:
             ))
         placement = dep.spec.placement if dep.spec else None
         for i, pool in enumerate(placement.compute_pools if placement else ()):
-            if ctx.pool(pool) is None:
+            if ctx.pool(pool) is None and ctx.live is None and not ws.compute_pools:
+                # compute_pools is optional: with no expectations and no platform to ask,
+                # the reference cannot be checked — say so instead of failing.
+                out.append(ctx.warning(
+                    codes.POOL_NOT_CHECKED,
+                    f"compute pool {pool} not checked: declare it under compute_pools, or run "
+                    "plan to check it against the platform",
+                    (*dep.path, "placement", "compute_pools", i),
+                ))
+            elif ctx.pool(pool) is None:
                 out.append(ctx.error(
                     codes.UNKNOWN_POOL,
                     f"compute pool {pool} is not defined in compute_pools"

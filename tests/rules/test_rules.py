@@ -356,10 +356,21 @@ def test_live_pools_fill_in_when_config_has_none(live: LiveState) -> None:
     from adaptive_deploy.rules.memory import fit_report
 
     ws = Workspace.model_validate({**BASE, "compute_pools": {}})
-    assert codes_of(run(check_references, ws)) == [codes.UNKNOWN_POOL, codes.UNKNOWN_POOL]
+    # Offline with no pool expectations: not checkable, so a warning, not an error.
+    assert codes_of(run(check_references, ws)) == [codes.POOL_NOT_CHECKED, codes.POOL_NOT_CHECKED]
     assert run(check_references, ws, live) == []
     [row] = fit_report(ws, live)
     assert (row.gpu, row.verdict) == ("H100-80GB", "fits")
+
+
+def test_unknown_pool_is_an_error_once_pools_are_declared_or_live(live: LiveState) -> None:
+    declared = Workspace.model_validate({**BASE, "compute_pools": {"pool-2": {"gpu": "H200-141GB"}}})
+    assert codes_of(run(check_references, declared)) == [codes.UNKNOWN_POOL, codes.UNKNOWN_POOL]
+    placed = {"qwen-3-8b": {"placement": {"compute_pools": ["pool-9"]}}}
+    bare = Workspace.model_validate(
+        {**BASE, "compute_pools": {}, "projects": {"support": {"deployments": placed}}}
+    )
+    assert codes_of(run(check_references, bare, live)) == [codes.UNKNOWN_POOL]
 
 
 def test_seed_example_configs_validate_against_live(live: LiveState) -> None:
