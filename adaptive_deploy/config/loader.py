@@ -41,8 +41,9 @@ from adaptive_deploy.diagnostics import (
 )
 
 if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError as SchemaError
+
     from adaptive_deploy.config.models import Workspace
-    from adaptive_deploy.config.validator import SchemaError
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 # A legitimate config reuses anchors a few thousand times at most; a billion-laughs document
