@@ -1,7 +1,7 @@
 """Diagnostics: errors and warnings with a source location and a stable code.
 
 Diagnostics are collected and returned, never raised one at a time, so a user sees every
-problem in one run. Codes are stable and documented in docs/diagnostics.md.
+problem in one run. Codes are stable and documented in README.md.
 """
 
 from __future__ import annotations

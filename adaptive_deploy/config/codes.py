@@ -1,6 +1,6 @@
 """Stable diagnostic codes of stage 1: loading and YAML (AD1xx), schema (AD2xx).
 
-Codes never change meaning once released; docs/diagnostics.md lists every one and a test keeps
+Codes never change meaning once released; README.md lists every one and a test keeps
 that table complete.
 """
 

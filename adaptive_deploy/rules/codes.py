@@ -1,7 +1,7 @@
 """Stable diagnostic codes of stage 2: semantic and memory rules (AD3xx), checks against live
 data (AD4xx).
 
-Codes never change meaning once released; docs/diagnostics.md lists every one ("Rules"
+Codes never change meaning once released; README.md lists every one ("Rules"
 section) and a test keeps that table complete.
 """
 

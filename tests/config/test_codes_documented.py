@@ -1,4 +1,4 @@
-"""Every stage-1 code is documented in docs/diagnostics.md, and codes are well formed."""
+"""Every stage-1 code is documented in README.md, and codes are well formed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adaptive_deploy.config.codes import CODES
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_codes_in_range_and_documented() -> None:
@@ -16,4 +16,4 @@ def test_codes_in_range_and_documented() -> None:
     for code, title in CODES.items():
         assert re.fullmatch(r"AD[12]\d\d", code), code
         assert title
-        assert f"| `{code}` |" in text, f"{code} missing from docs/diagnostics.md"
+        assert f"| `{code}` |" in text, f"{code} missing from README.md"

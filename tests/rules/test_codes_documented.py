@@ -1,4 +1,4 @@
-"""Every rule code is documented in the Rules section of docs/diagnostics.md."""
+"""Every rule code is documented in the Rules section of README.md."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 
 from adaptive_deploy.rules.codes import CODES
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_rule_codes_are_documented() -> None:
     text = DOC.read_text(encoding="utf-8")
     rules = text[text.index("## Rules"):]
     for code in CODES:
-        assert f"| `{code}` |" in rules, f"{code} missing from docs/diagnostics.md"
+        assert f"| `{code}` |" in rules, f"{code} missing from README.md"
 
 
 def test_rule_codes_are_in_their_ranges_and_unique() -> None:
