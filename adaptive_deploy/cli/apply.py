@@ -76,6 +76,9 @@ def command(
             echo_notice(session.platform.notice)
             await _check_can_write(session)
             lock = session.locker.acquire("apply", timeout_s=lock_timeout)
+            if lock.replaced is not None:
+                click.echo(f"Took over a stale {lock.replaced.describe()} (the process is gone).",
+                           err=True)
             outcome = await engine.make_plan(session, options)
             if saved is not None:
                 engine.check_not_stale(engine.stale_reasons(session, saved, outcome))

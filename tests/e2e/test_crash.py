@@ -42,7 +42,7 @@ def test_sigkill_during_apply_then_apply_converges(
     env = remote_env(emulator)
     ws = tmp_path / "crash"
     full_env = {**os.environ, "NO_COLOR": "1", **env}
-    killed = 0
+    killed = takeovers = 0
     for trial in range(TRIALS):
         write_workspace(ws, _config(trial, rng))
         proc = subprocess.Popen(
@@ -64,6 +64,9 @@ def test_sigkill_during_apply_then_apply_converges(
         again = run_cli("apply", str(ws), "--auto-approve", "--allow-destroy", env=env,
                         timeout=300)
         assert again.code == 0, f"trial {trial}: {again.text}"
+        takeovers += "Took over a stale lock" in again.err
         plan = run_cli("plan", str(ws), "--detailed-exitcode", env=env)
         assert plan.code == 0, f"trial {trial}: {plan.text}"
     assert killed >= TRIALS // 2, f"only {killed} of {TRIALS} applies were still running"
+    # A killed apply leaves its lock behind; the next apply detects the dead holder.
+    assert takeovers >= 1
