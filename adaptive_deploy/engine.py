@@ -222,7 +222,7 @@ async def apply_changes(
             result = await execute(
                 plan_dict["changes"], session.platform, session.store, hooks, live,
                 ExecutorOptions(parallelism=parallelism, env=session.env,
-                                poll_interval_s=_poll_interval(session)),
+                                poll_interval_s=session.platform.poll_interval_s),
             )
         return result
     finally:
@@ -255,10 +255,6 @@ def refresh_state(session: Session, live: LiveState) -> ApplyResult:
         ))
         result.results.append(ResourceResult(address, "refresh", True))
     return result
-
-
-def _poll_interval(session: Session) -> float:
-    return 0.2 if getattr(session.platform, "embedded", False) else 1.0
 
 
 def _who() -> str:

@@ -67,4 +67,4 @@ def embedded_platform(
         transport=httpx.ASGITransport(app=app),
         label="the embedded platform",
     )
-    return GraphQLPlatform(transport, notice=notice(workspace_dir))
+    return GraphQLPlatform(transport, notice=notice(workspace_dir), poll_interval_s=0.2)

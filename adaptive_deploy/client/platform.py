@@ -50,9 +50,11 @@ class GraphQLPlatform:
         jobs_page_size: int = JOBS_PAGE_SIZE,
         sleep: Sleep | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        poll_interval_s: float = 1.0,
     ) -> None:
         self._transport = transport
         self.notice = notice
+        self.poll_interval_s = poll_interval_s
         self._jobs_page_size = jobs_page_size
         self._sleep = sleep
         self._on_close = on_close

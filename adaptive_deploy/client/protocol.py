@@ -17,6 +17,7 @@ from adaptive_deploy.live import LiveDeployment, LiveJob, LiveModel, LiveProject
 class Platform(Protocol):
     request_count: int                   # HTTP requests sent so far (benchmarks, tests)
     notice: str | None                   # one-line notice, e.g. the embedded platform is used
+    poll_interval_s: float               # how often to poll a deployment or job while waiting
 
     async def aclose(self) -> None: ...
 
