@@ -111,15 +111,17 @@ async def execute(
     loop = asyncio.get_running_loop()
     for change in todo:
         done[change["address"]] = loop.create_future()
-    deps = _dependencies(todo, live)
+    requires, after = _dependencies(todo, live)
     result = ApplyResult()
 
     async def run_one(change: dict[str, Any]) -> None:
         address, action = change["address"], change["action"]
         failed_deps = []
-        for dep in deps[address]:
+        for dep in requires[address]:
             if not await done[dep]:
                 failed_deps.append(dep)
+        for dep in after[address]:
+            await done[dep]          # ordering only: a failed delete does not block the rest
         if failed_deps:
             reason = f"not attempted: {', '.join(failed_deps)} failed"
             hooks.skipped(address, action, reason)
@@ -133,7 +135,7 @@ async def execute(
                 await _apply_change(change, platform, store, hooks, live, options)
             except Exception as exc:
                 elapsed = time.monotonic() - started
-                message = _describe(exc)
+                message = str(exc) or type(exc).__name__
                 hooks.post_apply(address, action, elapsed, message)
                 result.results.append(ResourceResult(address, action, False, message, False, elapsed))
                 done[address].set_result(False)
@@ -150,38 +152,35 @@ async def execute(
     return result
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text
+Edges = dict[str, list[str]]
 
 
-def _dependencies(changes: list[dict[str, Any]], live: LiveState) -> dict[str, list[str]]:
-    """Edges between the changes to execute.
+def _dependencies(changes: list[dict[str, Any]], live: LiveState) -> tuple[Edges, Edges]:
+    """Edges between the changes to execute: (must have succeeded, must have finished).
 
-    Creates, updates and runs follow the plan's `depends_on`. Deletes run first, in reverse:
-    a delete waits for the deletes of everything that depends on it (adapters before their
-    base, deployments before their project), and every non-delete waits for all deletes, so
-    freed GPUs and adapter slots are available to what is created next.
+    Creates, updates and runs require what the plan's `depends_on` names. Deletes run first,
+    in reverse: a delete requires the deletes of everything that depends on it (adapters
+    before their base, deployments before their project). Every other action runs after all
+    deletes have finished — successfully or not — so freed GPUs and adapter slots are
+    available to what is created next, without one failed delete blocking the whole apply.
     """
     present = {c["address"] for c in changes}
     deletes = [c for c in changes if c["action"] in ("delete", "forget")]
-    delete_addrs = {c["address"] for c in deletes}
-    deps: dict[str, list[str]] = {c["address"]: [] for c in changes}
+    delete_addrs = sorted(c["address"] for c in deletes)
+    requires: Edges = {}
+    after: Edges = {}
     for c in changes:
-        if c["address"] in delete_addrs:
-            continue
-        deps[c["address"]] = [d for d in c.get("depends_on") or [] if d in present and d not in delete_addrs]
-        deps[c["address"]] += sorted(delete_addrs)
-    for c in deletes:
-        addr = Address.parse(c["address"])
-        waits: list[str] = []
-        for other in deletes:
-            if other is c:
-                continue
-            if _delete_must_wait(addr, Address.parse(other["address"]), live):
-                waits.append(other["address"])
-        deps[c["address"]] = waits
-    return deps
+        if c["action"] in ("delete", "forget"):
+            this = Address.parse(c["address"])
+            requires[c["address"]] = [
+                other["address"] for other in deletes
+                if other is not c and _delete_must_wait(this, Address.parse(other["address"]), live)
+            ]
+            after[c["address"]] = []
+        else:
+            requires[c["address"]] = [d for d in c.get("depends_on") or [] if d in present]
+            after[c["address"]] = delete_addrs
+    return requires, after
 
 
 def _delete_must_wait(this: Address, other: Address, live: LiveState) -> bool:

@@ -1,0 +1,207 @@
+"""The executor against a recording fake platform: order, parallelism, failures, state."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adaptive_deploy.apply.executor import ExecutorOptions, execute
+from adaptive_deploy.apply.hooks import CollectingHooks
+from adaptive_deploy.config.models import StateConfig
+from adaptive_deploy.errors import PlatformError
+from adaptive_deploy.live import LiveDeployment, LiveJob, LiveModel, LiveProject, LiveState
+from adaptive_deploy.state import open_state
+from adaptive_deploy.state.base import StateStore
+
+
+class RecordingPlatform:
+    """Implements the executor's part of `Platform`; records calls, fails on request."""
+
+    request_count = 0
+    notice = None
+    poll_interval_s = 0.0
+
+    def __init__(self, fail: set[str] | None = None, delay: float = 0.0) -> None:
+        self.calls: list[str] = []
+        self.fail = fail or set()
+        self.delay = delay
+        self.running = 0
+        self.max_running = 0
+
+    async def _call(self, name: str) -> None:
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            await asyncio.sleep(self.delay)
+            self.calls.append(name)
+            if name in self.fail:
+                raise PlatformError(f"{name} refused by the platform")
+        finally:
+            self.running -= 1
+
+    async def create_project(self, key: str, *, name: str, description: str | None = None) -> LiveProject:
+        await self._call(f"create_project {key}")
+        return LiveProject(id=f"p-{key}", key=key, name=name, description=description)
+
+    async def update_project(self, key: str, **fields: Any) -> LiveProject:
+        await self._call(f"update_project {key} {sorted(fields.items())}")
+        return LiveProject(id=f"p-{key}", key=key, name=fields.get("name") or key)
+
+    async def update_model_compute_config(self, model: str, **cc: Any) -> LiveModel:
+        await self._call(f"update_model {model}")
+        return LiveModel(id=f"m-{model}", key=model, name=model)
+
+    async def deploy(self, project: str, model: str, **fields: Any) -> LiveDeployment:
+        await self._call(f"deploy {project}/{model}")
+        return LiveDeployment(id=f"d-{project}-{model}", project=project, model=model,
+                              status="ONLINE", compute_pools=fields["compute_pools"])
+
+    async def update_deployment(self, project: str, model: str, **fields: Any) -> LiveDeployment:
+        await self._call(f"update_deployment {project}/{model} {sorted(fields)}")
+        return LiveDeployment(id=f"d-{project}-{model}", project=project, model=model,
+                              status="ONLINE", compute_pools=fields.get("compute_pools", []))
+
+    async def remove_deployment(self, project: str, model: str) -> None:
+        await self._call(f"remove {project}/{model}")
+
+    async def get_deployment(self, project: str, model: str) -> LiveDeployment | None:
+        return LiveDeployment(id=f"d-{project}-{model}", project=project, model=model,
+                              status="ONLINE")
+
+    async def create_job(self, *, name: str, **kwargs: Any) -> LiveJob:
+        await self._call(f"create_job {name} {sorted(kwargs['args'].items())}")
+        return LiveJob(id=f"j-{name}", name=name, status="COMPLETED", acceptance_rate=0.7)
+
+    async def get_job(self, job_id: str) -> LiveJob:
+        return LiveJob(id=job_id, name=job_id[2:], status="COMPLETED")
+
+
+def change(address: str, action: str, after: dict[str, Any] | None = None,
+           depends_on: tuple[str, ...] = (), diff: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"address": address, "type": address.split(".")[0], "action": action,
+            "after": after, "before": None, "depends_on": list(depends_on),
+            "diff": [{"path": p} for p in diff]}
+
+
+LIVE = LiveState(models={
+    "base": LiveModel(id="m1", key="base", name="base"),
+    "lora": LiveModel(id="m2", key="lora", name="lora", is_adapter=True, backbone="base"),
+})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StateStore:
+    store, _ = open_state(StateConfig(), "exec", tmp_path)
+    return store
+
+
+def run(changes: list[dict[str, Any]], platform: RecordingPlatform, store: StateStore,
+        parallelism: int = 4, env: dict[str, str] | None = None) -> Any:
+    hooks = CollectingHooks()
+    result = asyncio.run(execute(changes, platform, store, hooks, LIVE,  # type: ignore[arg-type]
+                                 ExecutorOptions(parallelism=parallelism, env=env or {})))
+    return result, hooks
+
+
+def test_deletes_run_first_in_reverse_dependency_order(store: StateStore) -> None:
+    platform = RecordingPlatform()
+    changes = [
+        change("project.new", "create", {"name": "New"}),
+        change("deployment.new/base", "create", {"compute_pools": ["p1"]},
+               depends_on=("project.new",)),
+        change("project.old", "delete"),
+        change("deployment.old/base", "delete"),
+        change("deployment.old/lora", "delete"),
+    ]
+    result, _ = run(changes, platform, store)
+    assert not result.failed
+    order = platform.calls
+    assert order.index("remove old/lora") < order.index("remove old/base")
+    assert order.index("remove old/base") < order.index("update_project old [('is_archived', True)]")
+    last_delete = order.index("update_project old [('is_archived', True)]")
+    assert last_delete < order.index("create_project new") < order.index("deploy new/base")
+    assert result.summary()["add"] == 2 and result.summary()["destroy"] == 3
+
+
+def test_failure_skips_dependents_but_not_the_rest(store: StateStore) -> None:
+    platform = RecordingPlatform(fail={"create_project a", "remove z/base"})
+    changes = [
+        change("project.a", "create", {"name": "A"}),
+        change("deployment.a/base", "create", {"compute_pools": ["p1"]}, depends_on=("project.a",)),
+        change("project.b", "create", {"name": "B"}),
+        change("deployment.z/base", "delete"),
+    ]
+    result, hooks = run(changes, platform, store)
+    failed = {r.address: r for r in result.failed}
+    assert set(failed) == {"project.a", "deployment.a/base", "deployment.z/base"}
+    assert failed["deployment.a/base"].skipped
+    assert "refused by the platform" in (failed["project.a"].error or "")
+    # a failed delete orders, but does not block, the creates
+    assert "create_project b" in platform.calls
+    snapshot = store.read()
+    assert set(snapshot.resources) == {"project.b"}
+    assert any(e.kind == "skipped" for e in hooks.events)
+
+
+def test_parallelism_bounds_concurrent_platform_calls(store: StateStore) -> None:
+    platform = RecordingPlatform(delay=0.02)
+    changes = [change(f"project.p{i}", "create", {"name": f"P{i}"}) for i in range(12)]
+    result, _ = run(changes, platform, store, parallelism=3)
+    assert not result.failed
+    assert platform.max_running == 3
+    platform1 = RecordingPlatform(delay=0.01)
+    run([change(f"project.q{i}", "create", {"name": "Q"}) for i in range(5)], platform1, store,
+        parallelism=1)
+    assert platform1.max_running == 1
+
+
+def test_each_success_is_recorded_with_applied_and_observed(store: StateStore) -> None:
+    platform = RecordingPlatform()
+    changes = [
+        change("deployment.a/base", "create",
+               {"compute_pools": ["p1"], "protect": True, "num_draft_steps": 3}),
+        change("model.base", "forget"),
+    ]
+    store.put_resource(store.read().resources.get("model.base") or _record("model.base"))
+    result, _ = run(changes, platform, store)
+    assert not result.failed
+    snapshot = store.read()
+    record = snapshot.resources["deployment.a/base"]
+    assert record.applied["num_draft_steps"] == 3 and record.applied["protect"] is True
+    assert record.observed["compute_pools"] == ["p1"]
+    assert record.platform_id == "d-a-base"
+    assert "model.base" not in snapshot.resources
+
+
+def test_protect_only_update_sends_nothing(store: StateStore) -> None:
+    platform = RecordingPlatform()
+    changes = [change("deployment.a/base", "update", {"compute_pools": ["p1"], "protect": False},
+                      diff=("protect",))]
+    result, _ = run(changes, platform, store)
+    assert not result.failed
+    assert platform.calls == []
+    assert store.read().resources["deployment.a/base"].applied["protect"] is False
+
+
+def test_job_args_resolved_from_env_but_state_keeps_the_template(store: StateStore) -> None:
+    platform = RecordingPlatform()
+    after = {"recipe": "specdec_alignment", "project": "a",
+             "args": {"dataset": "${env:DATASET_TOKEN}"}}
+    result, hooks = run([change("job.train", "run", after)], platform, store,
+                        env={"DATASET_TOKEN": "s3cr3t-value"})
+    assert not result.failed
+    assert "s3cr3t-value" in platform.calls[0]
+    record = store.read().resources["job.train"]
+    assert record.applied["args"]["dataset"] == "${env:DATASET_TOKEN}"
+    assert "s3cr3t-value" not in repr(record)
+    assert any(e.extra.get("acceptance_rate") == 0.7 for e in hooks.events)
+
+
+def _record(address: str) -> Any:
+    from adaptive_deploy.state.base import ResourceRecord
+
+    return ResourceRecord(address=address, type="model", applied={"tp": 1}, observed={"tp": 1},
+                          fingerprint="sha256:x")
