@@ -224,7 +224,7 @@ class _Planner:
             if Address.parse(addr).type is ResourceType.JOB:
                 change = self._job(addr, replace)
             else:
-                change = self._resource(addr, addr in replace)
+                change = self._resource(addr, addr in replace, self._failed(addr))
             if change is not None:
                 out.append(change)
         removed = [a for a in self.records if a not in self.desired]
@@ -258,8 +258,22 @@ class _Planner:
             ),
         )
 
-    def _resource(self, addr: str, force_replace: bool) -> Change | None:
-        """model, project or deployment present in config."""
+    def _failed(self, addr: str) -> str | None:
+        """The platform's error for a deployment in ERROR (it never loaded), else None."""
+        a = Address.parse(addr)
+        if a.type is not ResourceType.DEPLOYMENT:
+            return None
+        dep = self.live.deployments.get(a.project_and_model)
+        if dep is None or dep.status != "ERROR":
+            return None
+        return dep.error or "no reason given"
+
+    def _resource(
+        self, addr: str, force_replace: bool, failed: str | None = None
+    ) -> Change | None:
+        """model, project or deployment present in config. A deployment the platform reports
+        in ERROR is replaced (like a tainted resource in Terraform): it never loaded, and
+        deploying it again — after the configuration is fixed — is the way out."""
         a = Address.parse(addr)
         d = self.desired[addr]
         live = self.observed.get(addr)
@@ -268,6 +282,8 @@ class _Planner:
         hidden = res.unobservable_fields(a.type.value)
         wo = res.write_only_fields(a.type.value)
 
+        if failed is not None and live is not None:
+            force_replace = True
         if live is None or force_replace:
             if live is None and a.type is ResourceType.MODEL:
                 return self._missing_model(addr)
@@ -276,8 +292,11 @@ class _Planner:
             gone = live is None and record is not None
             if force_replace and live is not None:
                 change.replace = True
-                change.notes.append("replacement requested with --replace: "
-                                    "deleted, then created again")
+                change.notes.append(
+                    f"the platform reports ERROR ({failed}): deleted, then created again"
+                    if failed is not None
+                    else "replacement requested with --replace: deleted, then created again"
+                )
             elif gone:
                 change.notes.append(f"{self._gone_message(addr)}: apply creates it again")
             elif a.type is ResourceType.PROJECT and a.name in self.live.projects:

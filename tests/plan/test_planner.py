@@ -341,6 +341,21 @@ def test_replace_deployment_is_delete_then_create() -> None:
     assert p.summary["add"] == 1 and p.summary["destroy"] == 1
 
 
+def test_deployment_in_error_is_replaced_with_the_platforms_reason() -> None:
+    ws = workspace(projects={"support": {"deployments": {"qwen-3-8b": {
+        "placement": {"compute_pools": ["p1"]}}}}})
+    st = snapshot({"project.support": {}, DEP: {"compute_pools": ["p1"], "protect": False}})
+    failed = live(live_project("support"), live_deployment(
+        "support", "qwen-3-8b", compute_pools=["p1"], status="ERROR",
+        error="insufficient memory"))
+    c = plan(ws, failed, st).change(DEP)
+    assert c is not None and c.action is Action.CREATE and c.replace
+    assert any("ERROR (insufficient memory)" in n for n in c.notes)
+    healthy = live(live_project("support"), live_deployment(
+        "support", "qwen-3-8b", compute_pools=["p1"], status="ONLINE"))
+    assert plan(ws, healthy, st).change(DEP) is None
+
+
 def test_replace_of_a_model_is_an_error() -> None:
     ws = model_ws(tp=1)
     p = plan(ws, live(live_model("qwen-3-8b", tp=1)), replace=["model.qwen-3-8b"])
