@@ -154,3 +154,21 @@ def test_api_key_never_in_output_state_or_plan(emulator: EmulatorServer, tmp_pat
               if p.is_file()]
     for blob in blobs:
         assert emulator.admin_key not in blob
+
+
+def test_refresh_only_accepts_live_values_into_state(emulator: EmulatorServer, tmp_path: Path) -> None:
+    env = remote_env(emulator)
+    ws = write_workspace(tmp_path / "ws", small_workspace("refresh"))
+    _apply(ws, env)
+    emulator.data(SET_KV, {"m": "qwen-3-8b", "input": {"kvCacheLen": 100000}})
+    refresh_plan = run_cli("plan", str(ws), "--refresh-only", "--detailed-exitcode", env=env)
+    assert refresh_plan.code == 2, refresh_plan.text
+    assert "Changed outside adaptive-deploy" in refresh_plan.out
+    _apply(ws, env, "--refresh-only")
+    # State now holds the live value: the refresh-only plan is clean, and the normal plan
+    # shows the configuration's value as a change of cause `config`, not drift.
+    assert run_cli("plan", str(ws), "--refresh-only", "--detailed-exitcode", env=env).code == 0
+    doc = json.loads(run_cli("plan", str(ws), "--format", "json", env=env).out)
+    assert doc["drift"] == []
+    change = next(c for c in doc["changes"] if c["address"] == "model.qwen-3-8b")
+    assert [(d["before"], d["after"], d["cause"]) for d in change["diff"]] == [(100000, 200000, "config")]
