@@ -354,22 +354,23 @@ async def _run_job(
     _record(store, change, LiveState(jobs={job.name: job}), job.id)
     deadline = time.monotonic() + options.wait_timeout_s
     last: tuple[str | None, float | None] = (None, None)
-    while job.status not in ("COMPLETED", "FAILED", "CANCELED"):
+    while True:
+        if (job.status, round(job.progress, 2)) != last:
+            last = (job.status, round(job.progress, 2))
+            extra = {"acceptance_rate": job.acceptance_rate, "output_model": job.output_model}
+            hooks.progress(
+                str(address), "run", f"{job.status} {job.progress:.0%}", job.progress,
+                {k: v for k, v in extra.items() if v is not None},
+            )
+        if job.status in ("COMPLETED", "FAILED", "CANCELED"):
+            break
         if time.monotonic() > deadline:
             raise ResourceFailed(f"{address}: still {job.status} after {options.wait_timeout_s:.0f}s")
         await asyncio.sleep(options.poll_interval_s)
         job = await platform.get_job(job.id)
-        if (job.status, round(job.progress, 2)) != last:
-            last = (job.status, round(job.progress, 2))
-            hooks.progress(
-                str(address), "run", f"{job.status} {job.progress:.0%}", job.progress,
-                {"acceptance_rate": job.acceptance_rate} if job.acceptance_rate is not None else None,
-            )
     _record(store, change, LiveState(jobs={job.name: job}), job.id)
     if job.status != "COMPLETED":
         raise ResourceFailed(f"{address}: job {job.status}: {job.error or 'no reason given'}")
-    extra = {"acceptance_rate": job.acceptance_rate, "output_model": job.output_model}
-    hooks.progress(str(address), "run", "COMPLETED", 1.0, extra)
 
 
 def _record_observed(store: StateStore, change: dict[str, Any]) -> None:
