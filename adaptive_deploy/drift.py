@@ -62,6 +62,12 @@ def _kind(drifted: bool, pending: bool) -> str:
     return DRIFT if drifted else PENDING
 
 
+def _health_replacement(change: dict[str, Any], requested: set[str]) -> bool:
+    """A replacement the planner chose because the platform reports the deployment in ERROR
+    (not one asked for with --replace)."""
+    return bool(change.get("replace")) and change["address"] not in requested
+
+
 def build_report(
     plan: Mapping[str, Any],
     applied: Mapping[str, Mapping[str, Any]],
@@ -73,6 +79,7 @@ def build_report(
     """
     drift_items = list(plan.get("drift") or [])
     changes = list(plan.get("changes") or [])
+    requested = set((plan.get("options") or {}).get("replace") or [])
     changes_by_addr = {c["address"]: c for c in changes}
     findings: list[Finding] = []
     covered: set[tuple[str, str | None]] = set()
@@ -81,7 +88,7 @@ def build_report(
     gone = {d["address"]: d for d in drift_items if d.get("path") is None}
     for c in changes:
         action = c["action"]
-        if action in ("update", "no-op"):
+        if action in ("update", "no-op") or _health_replacement(c, requested):
             continue
         addr = c["address"]
         drifted = addr in gone
@@ -94,9 +101,11 @@ def build_report(
         ))
         covered.add((addr, None))
 
-    # Field findings from updates: the planner's cause says which side moved.
+    # Field findings from updates: the planner's cause says which side moved. A deployment
+    # replaced because the platform reports it in ERROR is health, not drift: only its real
+    # field differences count.
     for c in changes:
-        if c["action"] != "update":
+        if c["action"] != "update" and not _health_replacement(c, requested):
             continue
         addr = c["address"]
         record = applied.get(addr)

@@ -282,8 +282,18 @@ class _Planner:
         hidden = res.unobservable_fields(a.type.value)
         wo = res.write_only_fields(a.type.value)
 
-        if failed is not None and live is not None:
-            force_replace = True
+        if failed is not None and live is not None and not force_replace:
+            # Replace it, keeping the field diff an update would have had (with its causes):
+            # the status itself is neither drift nor a configuration change.
+            normal = self._resource(addr, False)
+            change = normal if normal is not None else self._base(addr, Action.NOOP)
+            change.action = Action.CREATE
+            change.replace = True
+            change.after = {**res.create_defaults(addr), **d}
+            change.notes = [n for n in change.notes if "adopted" not in n]
+            change.notes.append(f"the platform reports ERROR ({failed}): deleted, then created "
+                                "again")
+            return change
         if live is None or force_replace:
             if live is None and a.type is ResourceType.MODEL:
                 return self._missing_model(addr)
@@ -292,11 +302,8 @@ class _Planner:
             gone = live is None and record is not None
             if force_replace and live is not None:
                 change.replace = True
-                change.notes.append(
-                    f"the platform reports ERROR ({failed}): deleted, then created again"
-                    if failed is not None
-                    else "replacement requested with --replace: deleted, then created again"
-                )
+                change.notes.append("replacement requested with --replace: "
+                                    "deleted, then created again")
             elif gone:
                 change.notes.append(f"{self._gone_message(addr)}: apply creates it again")
             elif a.type is ResourceType.PROJECT and a.name in self.live.projects:

@@ -351,6 +351,13 @@ def test_deployment_in_error_is_replaced_with_the_platforms_reason() -> None:
     c = plan(ws, failed, st).change(DEP)
     assert c is not None and c.action is Action.CREATE and c.replace
     assert any("ERROR (insufficient memory)" in n for n in c.notes)
+    assert c.diff == []          # the status is neither drift nor a configuration change
+    moved = live(live_project("support"), live_deployment(
+        "support", "qwen-3-8b", compute_pools=["p2"], status="ERROR", error="no capacity"))
+    c = plan(ws, moved, st).change(DEP)
+    assert c is not None and c.replace
+    assert [(d.path, d.before, d.after, d.cause) for d in c.diff] == [
+        ("compute_pools", ["p2"], ["p1"], "drift")]
     healthy = live(live_project("support"), live_deployment(
         "support", "qwen-3-8b", compute_pools=["p1"], status="ONLINE"))
     assert plan(ws, healthy, st).change(DEP) is None
