@@ -38,44 +38,31 @@ class ResourceResult:
     error: str | None = None
     skipped: bool = False
     elapsed_s: float = 0.0
+    replaced: bool = False              # a create that deleted the old object first
+
+
+# Summary key per action, as in the plan's summary.
+_SUMMARY_KEYS = {"create": "add", "update": "change", "delete": "destroy", "run": "run",
+                 "forget": "forget"}
 
 
 @dataclass
 class ApplyResult:
     results: list[ResourceResult] = field(default_factory=list)
 
-    def count(self, *actions: str) -> int:
-        return sum(1 for r in self.results if r.ok and r.action in actions)
-
-    @property
-    def added(self) -> int:
-        return self.count("create")
-
-    @property
-    def changed(self) -> int:
-        return self.count("update")
-
-    @property
-    def destroyed(self) -> int:
-        return self.count("delete")
-
-    @property
-    def ran(self) -> int:
-        return self.count("run")
-
-    @property
-    def forgotten(self) -> int:
-        return self.count("forget")
-
     @property
     def failed(self) -> list[ResourceResult]:
         return [r for r in self.results if not r.ok]
 
     def summary(self) -> dict[str, int]:
-        return {
-            "add": self.added, "change": self.changed, "destroy": self.destroyed,
-            "run": self.ran, "forget": self.forgotten, "failed": len(self.failed),
-        }
+        """Successful actions counted as the plan counts them (a replace is an add and a
+        destroy), plus the number of failed ones."""
+        counts = dict.fromkeys(_SUMMARY_KEYS.values(), 0)
+        for r in self.results:
+            if r.ok and r.action in _SUMMARY_KEYS:
+                counts[_SUMMARY_KEYS[r.action]] += 1
+                counts["destroy"] += int(r.replaced)
+        return {**counts, "failed": len(self.failed)}
 
 
 @dataclass
@@ -142,7 +129,8 @@ async def execute(
                 return
             elapsed = time.monotonic() - started
             hooks.post_apply(address, action, elapsed)
-            result.results.append(ResourceResult(address, action, True, None, False, elapsed))
+            result.results.append(ResourceResult(address, action, True, None, False, elapsed,
+                                                 replaced=bool(change.get("replace"))))
             done[address].set_result(True)
 
     try:

@@ -14,13 +14,12 @@ from adaptive_deploy.cli.plan import echo_notice, parse_addresses, render_plan
 
 
 def _summary_line(result: Any) -> str:
+    counts = result.summary()
     line = (
-        f"Apply complete! Resources: {result.added} added, {result.changed} changed, "
-        f"{result.destroyed} destroyed."
+        f"Apply complete! Resources: {counts['add']} added, {counts['change']} changed, "
+        f"{counts['destroy']} destroyed"
     )
-    if result.ran:
-        line = line[:-1] + f", {result.ran} ran."
-    return line
+    return line + (f", {counts['run']} ran." if counts["run"] else ".")
 
 
 @click.command("apply")

@@ -205,3 +205,13 @@ def _record(address: str) -> Any:
 
     return ResourceRecord(address=address, type="model", applied={"tp": 1}, observed={"tp": 1},
                           fingerprint="sha256:x")
+
+
+def test_replace_removes_first_and_counts_as_add_and_destroy(store: StateStore) -> None:
+    platform = RecordingPlatform()
+    replace = change("deployment.a/base", "create", {"compute_pools": ["p1"]})
+    replace["replace"] = True
+    result, _ = run([replace], platform, store)
+    assert platform.calls == ["remove a/base", "deploy a/base"]
+    assert result.summary() == {"add": 1, "change": 0, "destroy": 1, "run": 0, "forget": 0,
+                                "failed": 0}
