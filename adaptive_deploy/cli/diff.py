@@ -56,6 +56,11 @@ def compute_diff(directory: Path, base_ref: str) -> dict[str, Any]:
         if snap.names:
             base = _load_checked(Path(tmp), f"at {base_ref}", snap)
             base_raw, base_workspace = base.raw, base.workspace
+            if base_workspace is not None:
+                from adaptive_deploy.rules.hfconfig import GitRefSource
+
+                # A config.json architecture is read as committed at the ref, too.
+                base_workspace._files = GitRefSource(snap.repo_root, snap.commit, snap.prefix, base_ref)
         else:
             # The workspace did not exist at the base: everything is an addition.
             base_raw, base_workspace = {}, None

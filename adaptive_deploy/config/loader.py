@@ -136,6 +136,12 @@ def load_config(directory: str | Path) -> LoadedConfig:
             workspace, model_diags = _build_workspace(loaded.raw, loaded.source)
             diags.extend(model_diags)
             loaded.workspace = workspace if not has_errors(diags) else None
+            if loaded.workspace is not None:
+                from adaptive_deploy.rules.hfconfig import DirectorySource
+
+                # Files the configuration names (a config.json architecture) are read from
+                # the workspace directory.
+                loaded.workspace._files = DirectorySource(loaded.directory)
     loaded.diagnostics = sorted_diagnostics(diags)
     return loaded
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -70,10 +70,50 @@ class StateConfig(Strict):
     )
 
 
+class PoolMemory(Strict):
+    """Memory-model settings; in `rules.memory` for every pool, in `compute_pools.<key>.memory`
+    for one pool (which wins). Left out: the calibrated default for the pool's GPU class."""
+
+    utilization: float | None = Field(
+        None, gt=0, le=1, description="Fraction of CUDA memory the engine may use (vLLM 0.90/0.92)."
+    )
+    max_batched_tokens: int | None = Field(
+        None, gt=0,
+        description="The engine's max batched tokens per step (vLLM max_num_batched_tokens); "
+        "default by GPU class: 8192 on >= 70 GiB GPUs other than A100, else 2048.",
+    )
+    max_num_seqs: int | None = Field(
+        None, gt=0, description="The engine's max concurrent sequences; default 1024 / 256 by GPU class."
+    )
+    non_torch_gib: float | None = Field(
+        None, ge=0, description="Per-GPU non-torch memory (NCCL, cuBLAS, workspaces), GiB; default calibrated by tp."
+    )
+    activation_gib: float | None = Field(
+        None, ge=0, description="Per-GPU activation peak, GiB; default calibrated from the model and batch settings."
+    )
+    cudagraph_gib: float | None = Field(
+        None, ge=0, description="Per-GPU CUDA-graph memory, GiB (0 for eager mode); default by GPU class."
+    )
+    overhead_gib_tp1: float | None = Field(
+        None, ge=0, description="Fixed per-GPU overhead at tp=1, GiB: replaces the calibrated overhead."
+    )
+    overhead_gib_tp_multi: float | None = Field(
+        None, ge=0, description="Fixed per-GPU overhead at tp>=2, GiB: replaces the calibrated overhead."
+    )
+    tight_fraction: float | None = Field(
+        None, gt=0, le=1,
+        description="Deprecated: need above this fraction of usable memory is 'tight'. "
+        "By default the band is the memory model's measured error.",
+    )
+
+
 class ComputePoolSpec(Strict):
     gpu: str = Field(description="GPU type, e.g. H100-80GB, H200-141GB, A100-80GB.")
     gpus_per_replica: int = Field(8, gt=0, description="GPUs per replica (node).")
     replicas: int = Field(1, gt=0, description="Number of replicas (nodes) in the pool.")
+    memory: PoolMemory | None = Field(
+        None, description="Memory-model settings for this pool; override rules.memory."
+    )
 
 
 class ComputeConfig(Strict):
@@ -101,14 +141,29 @@ class InlineArchitecture(Strict):
     )
 
 
+WeightPrecision = Literal[
+    "bf16", "fp16", "fp8", "fp8-mlp", "int8", "int4-awq", "int4-gptq", "mxfp4", "nvfp4"
+]
+
+
 class ModelSpec(Strict):
     architecture: str | InlineArchitecture | None = Field(
         None,
-        description="Catalog architecture (Hugging Face name lowercased, e.g. qwen3-8b) or an "
-        "inline mapping; by default looked up from the model key (qwen-3-8b → qwen3-8b).",
+        description="Catalog architecture (Hugging Face name lowercased, e.g. qwen3-8b), a path "
+        "to the checkpoint's Hugging Face config.json relative to the workspace (e.g. "
+        "models/my-model/config.json), or an inline mapping; by default looked up from the "
+        "model key (qwen-3-8b → qwen3-8b).",
     )
-    precision: Literal["bf16", "fp8"] | None = Field(
-        None, description="Weights as stored; used by the memory rules, not applied. Default bf16."
+    precision: WeightPrecision | None = Field(
+        None,
+        description="Weight format as stored; used by the memory rules, not applied. Default: "
+        "the catalog's (bf16 unless published quantised). fp8-mlp keeps attention in bf16; "
+        "int4-awq/int4-gptq include group-128 scales.",
+    )
+    kv_cache_dtype: Literal["auto", "bf16", "fp8"] | None = Field(
+        None,
+        description="KV-cache dtype: auto (the model dtype, bf16) or fp8 (half the bytes). "
+        "precision fp8 does not imply an fp8 KV cache. Default auto.",
     )
     compute_config: ComputeConfig | None = Field(
         None, description="The registry model's global compute config; fields left out are unmanaged."
@@ -166,14 +221,11 @@ class JobSpec(Strict):
     )
 
 
-class MemoryRules(Strict):
-    utilization: float = Field(
+class MemoryRules(PoolMemory):
+    """Memory-model settings for every pool (a pool's own `memory` block wins)."""
+
+    utilization: float | None = Field(
         0.90, gt=0, le=1, description="Fraction of CUDA memory the engine may use (vLLM 0.90/0.92)."
-    )
-    overhead_gib_tp1: float = Field(3.0, ge=0, description="Per-GPU overhead at tp=1, GiB.")
-    overhead_gib_tp_multi: float = Field(5.0, ge=0, description="Per-GPU overhead at tp≥2, GiB.")
-    tight_fraction: float = Field(
-        0.95, gt=0, le=1, description="Need above this fraction of usable memory is 'tight'."
     )
 
 
@@ -204,3 +256,6 @@ class Workspace(Strict):
     projects: dict[str, ProjectSpec] = Field(default_factory=dict, description="Projects by key.")
     jobs: dict[str, JobSpec] = Field(default_factory=dict, description="One-shot jobs by name.")
     rules: RulesConfig = Field(default_factory=RulesConfig, description="Rule overrides.")
+    # Where files the configuration names (a config.json architecture) are read from: set by
+    # the loader (the workspace directory) or by `diff --base` (the git ref). Not config.
+    _files: Any = PrivateAttr(default=None)

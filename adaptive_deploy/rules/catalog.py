@@ -26,7 +26,8 @@ class Moe:
     top_k: int
     expert_intermediate_size: int
     shared_experts: int = 0
-    first_dense_layers: int = 0
+    dense_layers: int = 0                      # layers that keep a dense MLP
+    dense_intermediate_size: int | None = None  # their MLP size (default: intermediate_size)
     router_bias: bool = False
 
 
@@ -71,8 +72,10 @@ class Architecture:
     mla: Mla | None = None
     sliding_window: SlidingWindow | None = None
     params_override: int | None = None
+    extra_params: int = 0            # loaded besides the language model (a vision tower)
     hf_name: str | None = None
     aliases: tuple[str, ...] = ()
+    source: str = ""
 
     @property
     def global_layers(self) -> int:
@@ -88,6 +91,20 @@ class Gpu:
     cuda_total_bytes: int
     live_names: tuple[str, ...] = field(default=())
     source: str = ""
+    gpu_class: str = "small"         # vLLM's batch-default class: "large" (>= 70 GiB, not A100)
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WeightFormat:
+    """How a checkpoint format stores weights (rules/data/formats.yaml)."""
+
+    name: str
+    bytes: float                      # per parameter of the quantized layers
+    quantizes: str                    # "none" | "linear" | "mlp"
+    expert_pad: int = 0
+    bf16_edge_layers: bool = False    # the first and last decoder layers stay in bf16
+    description: str = ""
 
 
 def _load_yaml(filename: str) -> dict[str, Any]:
@@ -135,6 +152,25 @@ def gpus() -> dict[str, Gpu]:
             cuda_total_bytes=int(spec["cuda_total_bytes"]),
             live_names=tuple(spec.get("live_names", ())),
             source=str(spec.get("source", "")),
+            gpu_class=str(spec.get("class", "small")),
+            aliases=tuple(spec.get("aliases", ())),
+        )
+        for name, spec in raw.items()
+    }
+
+
+@functools.cache
+def weight_formats() -> dict[str, WeightFormat]:
+    """Every weight format by name (`bf16`, `fp8`, `int4-awq`, ...)."""
+    raw = _load_yaml("formats.yaml")["formats"]
+    return {
+        name: WeightFormat(
+            name=name,
+            bytes=float(spec["bytes"]),
+            quantizes=str(spec["quantizes"]),
+            expert_pad=int(spec.get("expert_pad", 0)),
+            bf16_edge_layers=bool(spec.get("bf16_edge_layers", False)),
+            description=str(spec.get("description", "")),
         )
         for name, spec in raw.items()
     }
@@ -155,8 +191,10 @@ def _compact(name: str) -> str:
 def _architecture_index() -> dict[str, str]:
     index: dict[str, str] = {}
     for arch in architectures().values():
-        for alias in (arch.name, *arch.aliases):
+        for alias in (arch.name, *arch.aliases, *((arch.hf_name,) if arch.hf_name else ())):
             index.setdefault(_compact(alias), arch.name)
+            # `Qwen/Qwen3-8B` also matches without its organisation.
+            index.setdefault(_compact(alias.rsplit("/", 1)[-1]), arch.name)
     return index
 
 
@@ -168,7 +206,8 @@ def normalize_model_key(key: str) -> str:
 def resolve_architecture_name(name_or_key: str) -> str | None:
     """Catalog architecture name for an architecture name, alias or platform model key."""
     index = _architecture_index()
-    for candidate in (name_or_key, normalize_model_key(name_or_key)):
+    bare = name_or_key.rsplit("/", 1)[-1]  # `meta-llama/Llama-3.3-70B-Instruct` → the model
+    for candidate in (name_or_key, normalize_model_key(name_or_key), bare, normalize_model_key(bare)):
         hit = index.get(_compact(candidate))
         if hit is not None:
             return hit
@@ -209,7 +248,7 @@ def architecture_from_inline(name: str, inline: InlineArchitecture) -> Architect
 def _gpu_index() -> dict[str, str]:
     index: dict[str, str] = {}
     for gpu in gpus().values():
-        for alias in (gpu.name, *gpu.live_names):
+        for alias in (gpu.name, *gpu.aliases, *gpu.live_names):
             index.setdefault(_compact(alias), gpu.name)
     return index
 

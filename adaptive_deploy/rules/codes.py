@@ -13,6 +13,7 @@ MEMORY_TIGHT = "AD302"
 MEMORY_UNKNOWN_ARCHITECTURE = "AD303"
 MEMORY_UNKNOWN_GPU = "AD304"
 MEMORY_NO_PLACEMENT = "AD305"
+MEMORY_TIGHT_FRACTION_DEPRECATED = "AD306"
 
 # Tensor parallelism.
 TP_HEADS = "AD310"
@@ -61,10 +62,11 @@ LIVE_POOL_CAPABILITY = "AD408"
 
 CODES: dict[str, str] = {
     MEMORY_DOES_NOT_FIT: "Deployment does not fit in GPU memory",
-    MEMORY_TIGHT: "Deployment fits in GPU memory with less than 5 % to spare",
+    MEMORY_TIGHT: "Deployment fits in GPU memory with less headroom than the memory model's measured error",
     MEMORY_UNKNOWN_ARCHITECTURE: "Memory fit not checked: unknown architecture",
     MEMORY_UNKNOWN_GPU: "Memory fit not checked: unknown GPU or pool",
     MEMORY_NO_PLACEMENT: "Memory fit not checked: deployment has no placement",
+    MEMORY_TIGHT_FRACTION_DEPRECATED: "tight_fraction is deprecated: the tight band is the model's measured error",
     TP_HEADS: "tp does not divide the attention heads",
     TP_KV_HEADS: "tp and the KV heads do not split evenly",
     TP_EXCEEDS_REPLICA: "tp exceeds the pool's GPUs per replica",

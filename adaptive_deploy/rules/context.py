@@ -23,6 +23,7 @@ from adaptive_deploy.rules.catalog import Architecture, Gpu
 if TYPE_CHECKING:
     from adaptive_deploy.config.models import DeploymentSpec, MemoryRules, Workspace
     from adaptive_deploy.live import LiveState
+    from adaptive_deploy.rules.overhead import Settings
 
 Locate = Callable[[YamlPath], tuple[str | None, int | None, int | None]]
 
@@ -53,6 +54,7 @@ class ModelInfo:
     architecture: Architecture | None
     architecture_name: str          # what was asked for (config value or the key itself)
     precision: str
+    kv_cache_dtype: str
     tp: int
     kv_cache_len: int
     max_seq_len: int
@@ -62,6 +64,7 @@ class ModelInfo:
     draft_name: str | None
     family: str | None
     supported_tp: tuple[int, ...]
+    architecture_error: str | None = None   # why an architecture file could not be used
 
     @property
     def is_adapter(self) -> bool:
@@ -114,6 +117,7 @@ class RuleContext:
         self.live = live
         self._locate = locate or _no_location
         self._models: dict[str, ModelInfo | None] = {}
+        self._config_files: dict[str, tuple[Architecture | None, str | None, str | None]] = {}
         # (base, pool) → {adapter: rank}; built on first use by rules.memory
         self.adapter_index: dict[tuple[str, str | None], dict[str, int]] | None = None
 
@@ -138,6 +142,28 @@ class RuleContext:
     def memory_rules(self) -> MemoryRules:
         return self.workspace.rules.memory
 
+    def memory_settings(self, gpu: Gpu, pool_key: str | None = None) -> Settings:
+        """Memory settings for `gpu` on a pool: its `memory` block, then `rules.memory`, then
+        the calibrated defaults for the GPU's class."""
+        from adaptive_deploy.rules.overhead import resolve
+
+        spec = self.workspace.compute_pools.get(pool_key) if pool_key else None
+        return resolve(gpu, self.memory_rules, spec.memory if spec else None)
+
+    def architecture_file(self, relpath: str) -> tuple[Architecture | None, str | None, str | None]:
+        """(architecture, declared weight format, error) of a config.json the configuration
+        names, read once per context from the workspace's file source."""
+        if relpath not in self._config_files:
+            from adaptive_deploy.rules import hfconfig
+
+            name = relpath.rsplit("/", 2)[-2] if relpath.count("/") else relpath
+            try:
+                arch, precision = hfconfig.load(name, relpath, getattr(self.workspace, "_files", None))
+                self._config_files[relpath] = (arch, precision, None)
+            except hfconfig.HfConfigError as exc:
+                self._config_files[relpath] = (None, None, str(exc))
+        return self._config_files[relpath]
+
     @property
     def concurrent_sequences(self) -> int:
         value = getattr(self.memory_rules, "concurrent_sequences", None)
@@ -154,6 +180,7 @@ class RuleContext:
 
     def _resolve_model(self, key: str) -> ModelInfo | None:
         from adaptive_deploy.config.models import InlineArchitecture
+        from adaptive_deploy.rules import hfconfig
 
         spec = self.workspace.models.get(key)
         live_model = self.live.models.get(key) if self.live else None
@@ -163,9 +190,13 @@ class RuleContext:
         if adapter_of is None and live_model is not None and live_model.is_adapter:
             adapter_of = live_model.backbone
         arch: Architecture | None
+        arch_error = declared_precision = None
         arch_spec = spec.architecture if spec else None
         if isinstance(arch_spec, InlineArchitecture):
             arch, arch_name = catalog.architecture_from_inline(key, arch_spec), key
+        elif isinstance(arch_spec, str) and hfconfig.is_config_path(arch_spec):
+            arch, declared_precision, arch_error = self.architecture_file(arch_spec)
+            arch_name = arch_spec
         elif isinstance(arch_spec, str):
             arch, arch_name = catalog.find_architecture(arch_spec), arch_spec
         elif adapter_of is not None:
@@ -190,7 +221,10 @@ class RuleContext:
         )
         draft_name = spec.draft if spec and spec.draft else self._draft_from_job(key)
         draft = catalog.find_architecture(draft_name) if draft_name else None
-        precision = (spec.precision if spec else None) or (arch.precision if arch else "bf16")
+        precision = (
+            (spec.precision if spec else None) or declared_precision
+            or (arch.precision if arch else "bf16")
+        )
         family = arch.family if arch else (live_model.family if live_model else None)
         return ModelInfo(
             key=key,
@@ -199,6 +233,7 @@ class RuleContext:
             architecture=arch,
             architecture_name=arch_name,
             precision=precision,
+            kv_cache_dtype=(spec.kv_cache_dtype if spec else None) or "auto",
             tp=tp,
             kv_cache_len=kv,
             max_seq_len=seq,
@@ -208,6 +243,7 @@ class RuleContext:
             draft_name=draft_name,
             family=family,
             supported_tp=tuple(live_model.supported_tp) if live_model else (),
+            architecture_error=arch_error,
         )
 
     def _draft_from_job(self, key: str) -> str | None:

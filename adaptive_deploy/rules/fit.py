@@ -29,21 +29,54 @@ def _breakdown_text(row: FitRow) -> str:
         parts.append(f"draft {_gib(b.draft)}")
     if b.adapters:
         parts.append(f"{row.adapters} adapter slot(s) {_gib(b.adapters)}")
-    parts.append(f"overhead {_gib(b.overhead)}")
+    if b.overhead_fixed:
+        parts.append(f"overhead {_gib(b.overhead)} (fixed)")
+    else:
+        parts.append(
+            f"overhead {_gib(b.overhead)}: non-torch {_gib(b.non_torch)}, activation "
+            f"{_gib(b.activation)}, CUDA graphs {_gib(b.cudagraph)}"
+        )
     return ", ".join(parts)
+
+
+def _deprecations(ctx: RuleContext) -> list[Diagnostic]:
+    """tight_fraction still works, with a warning that says what replaced it."""
+    out: list[Diagnostic] = []
+    where: list[tuple[str, YamlPath]] = []
+    if ctx.memory_rules.tight_fraction is not None:
+        where.append(("rules.memory", ("rules", "memory", "tight_fraction")))
+    for key, pool in ctx.workspace.compute_pools.items():
+        if pool.memory is not None and pool.memory.tight_fraction is not None:
+            where.append((f"compute_pools.{key}.memory", ("compute_pools", key, "memory", "tight_fraction")))
+    for label, path in where:
+        out.append(ctx.warning(
+            codes.MEMORY_TIGHT_FRACTION_DEPRECATED,
+            f"{label}.tight_fraction is deprecated: it still sets the tight band, but by default "
+            "the band is the memory model's measured error (docs/memory-calibration.md); "
+            "remove it to use that",
+            path,
+        ))
+    return out
 
 
 def _unchecked(ctx: RuleContext, dep: DeploymentRef, row: FitRow) -> Diagnostic:
     info = ctx.model(dep.model)
     reason = row.reason or "unknown"
-    if reason.startswith("unknown architecture") or reason.startswith("unknown draft"):
+    arch_missing = info is not None and (
+        info.architecture is None or (info.draft_name is not None and info.draft is None)
+    )
+    if arch_missing:
         hint = ""
-        if info is not None and info.architecture is None:
+        if info is not None and info.architecture is None and info.architecture_error is None:
             guess = suggest_architecture(dep.model)
             hint = f"; did you mean architecture: {guess}?" if guess else (
-                f"; set models.{dep.model}.architecture to a catalog name or an inline mapping"
+                f"; set models.{dep.model}.architecture to a catalog name (see "
+                "`adaptive-deploy catalog`), the path of the checkpoint's config.json, or an "
+                "inline mapping"
             )
         path = ctx.model_path(dep.model) if dep.model in ctx.workspace.models else dep.path
+        if info is not None and info.architecture_error and dep.model in ctx.workspace.models:
+            path = (*path, "architecture")
         return ctx.warning(
             codes.MEMORY_UNKNOWN_ARCHITECTURE,
             f"GPU-memory fit of {dep.model} was not checked: {reason}{hint}",
@@ -66,7 +99,7 @@ def _unchecked(ctx: RuleContext, dep: DeploymentRef, row: FitRow) -> Diagnostic:
 def check_memory_fit(ctx: RuleContext) -> list[Diagnostic]:
     """need <= usable per GPU for every deployment on every pool; tight is a warning and an
     unknown architecture or GPU a warning that says the fit was not checked."""
-    out: list[Diagnostic] = []
+    out: list[Diagnostic] = _deprecations(ctx)
     for dep in ctx.deployments:
         for row in deployment_rows(ctx, dep):
             b = row.breakdown
@@ -83,10 +116,16 @@ def check_memory_fit(ctx: RuleContext) -> list[Diagnostic]:
                     _pool_path(dep, row.pool),
                 ))
             elif b.verdict == TIGHT:
+                band = (
+                    f"more than {100 * b.tight_fraction:.0f} % of usable"
+                    if b.tight_fraction is not None
+                    else f"{_gib(b.headroom)} GiB to spare, within the memory model's measured "
+                    f"error of {_gib(b.tight_margin)} GiB"
+                )
                 out.append(ctx.warning(
                     codes.MEMORY_TIGHT,
-                    f"{where} is tight: {need} ({100 * b.total / b.usable:.0f} %); the largest "
-                    f"kv_cache_len that fits is {b.max_kv_cache_len:,}",
+                    f"{where} is tight: {need} ({band}); the largest kv_cache_len that fits "
+                    f"is {b.max_kv_cache_len:,}",
                     _pool_path(dep, row.pool),
                 ))
     return out

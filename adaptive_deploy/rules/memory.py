@@ -3,12 +3,14 @@
     usable = cuda_total(gpu) * utilization
     need   = weights/tp + draft_weights/tp + adapters * lora_slot(rank, tp)
            + kv_cache_len * (kv_bpt/min(tp, kv_heads) + draft_kv_bpt/min(tp, draft_kv_heads))
-           + overhead
+           + overhead                  (non-torch + activation + CUDA graphs: rules/overhead.py)
 
-Facts and sources are in reference/memory.md. Refinements over the plain formula, each from
-that file: K/V projections are replicated (not split) once tp > kv_heads; an MLA latent cache
-is not split across ranks at all; sliding-window layers are charged per active sequence, not
-per cached token; fp8 checkpoints keep embeddings and lm_head in bf16.
+Facts and sources are in reference/memory.md; the overhead model is calibrated on the public
+dataset tests/data/engine-memory.tsv (docs/memory-calibration.md). Refinements over the plain
+formula: K/V projections are replicated (not split) once tp > kv_heads; an MLA latent cache is
+not split across ranks at all; sliding-window layers are charged per active sequence, not per
+cached token; quantised formats (rules/data/formats.yaml) keep embeddings and lm_head in bf16;
+the KV cache is bf16 unless the model sets `kv_cache_dtype: fp8`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from adaptive_deploy.rules.catalog import Architecture, Gpu
+from adaptive_deploy.rules.catalog import Architecture, Gpu, WeightFormat, weight_formats
+from adaptive_deploy.rules.overhead import Settings, calibration, estimate_overhead, resolve
 from adaptive_deploy.rules.context import (
     DEFAULT_CONCURRENT_SEQUENCES,
     DEFAULT_LORA_RANK,
@@ -31,9 +34,8 @@ if TYPE_CHECKING:
     from adaptive_deploy.live import LiveState
 
 GIB = 1 << 30
-BLOCK_SIZE = 16              # vLLM's default KV block, in tokens
-PREFILL_CHUNK_TOKENS = 2048  # one prefill chunk (max_num_batched_tokens) in flight per step
-KV_DTYPE_BYTES = 2           # bf16 KV cache: the engine default, whatever the weight precision
+BLOCK_SIZE = 16                       # vLLM's default KV block, in tokens
+DEFAULT_PREFILL_CHUNK_TOKENS = 2048   # one prefill chunk (max_batched_tokens) in flight per step
 
 FITS = "fits"
 TIGHT = "tight"
@@ -50,14 +52,22 @@ class ParamCounts:
 
     embedding: int
     lm_head: int
-    linear: int          # every projection: quantised to 1 byte under fp8
+    attention: int       # attention projections (MLA included)
+    mlp: int             # dense MLP projections
+    experts: int         # routed and shared expert projections
     other: int           # norms, router gates: kept in bf16
-    kv_proj: int         # part of `linear`: K and V projections (replicated once tp > kv_heads)
-    replicated: int      # part of `linear`: layers every TP rank holds whole (MLA down-projections)
+    kv_proj: int         # part of `attention`: K and V projections (replicated once tp > kv_heads)
+    replicated: int      # part of `attention`: layers every TP rank holds whole (MLA down-projections)
+    extra: int = 0       # loaded besides the language model (a vision tower), in bf16
+
+    @property
+    def linear(self) -> int:
+        """Every projection (what a quantised format stores in fewer bytes)."""
+        return self.attention + self.mlp + self.experts
 
     @property
     def total(self) -> int:
-        return self.embedding + self.lm_head + self.linear + self.other
+        return self.embedding + self.lm_head + self.linear + self.other + self.extra
 
 
 def param_counts(arch: Architecture) -> ParamCounts:
@@ -89,48 +99,74 @@ def param_counts(arch: Architecture) -> ParamCounts:
         attn = h * q_out + kv_proj + q_out * h
         if arch.qk_norm:
             norms_per_layer += 2 * arch.head_dim
-    dense_mlp = 3 * h * arch.intermediate_size
-    linear = attn * layers
     other = norms_per_layer * layers + h  # + the final norm
+    mlp = experts = 0
     if arch.moe is not None:
         moe = arch.moe
-        dense_layers = moe.first_dense_layers
+        dense_layers = moe.dense_layers
         moe_layers = layers - dense_layers
-        experts = (moe.num_experts + moe.shared_experts) * 3 * h * moe.expert_intermediate_size
-        linear += dense_layers * dense_mlp + moe_layers * experts
+        dense_inter = moe.dense_intermediate_size or arch.intermediate_size
+        mlp = dense_layers * 3 * h * dense_inter
+        experts = moe_layers * (moe.num_experts + moe.shared_experts) * 3 * h * moe.expert_intermediate_size
         other += moe_layers * (h * moe.num_experts + (moe.num_experts if moe.router_bias else 0))
     else:
-        linear += layers * dense_mlp
-    counts = ParamCounts(embedding, lm_head, linear, other, kv_proj * layers, replicated * layers)
+        mlp = layers * 3 * h * arch.intermediate_size
+    counts = ParamCounts(embedding, lm_head, attn * layers, mlp, experts, other,
+                         kv_proj * layers, replicated * layers, arch.extra_params)
     if arch.params_override and arch.params_override != counts.total:
-        # An inline architecture stated its parameter count: trust it, scale the linear part.
+        # An inline architecture stated its parameter count: trust it, scale the MLP part.
         delta = arch.params_override - counts.total
-        counts = ParamCounts(embedding, lm_head, max(0, linear + delta), other,
-                             kv_proj * layers, replicated * layers)
+        counts = ParamCounts(embedding, lm_head, attn * layers, max(0, mlp + delta), experts,
+                             other, kv_proj * layers, replicated * layers, arch.extra_params)
     return counts
 
 
-def weight_bytes(arch: Architecture, precision: str = "bf16") -> int:
-    """Bytes of the whole checkpoint as loaded (fp8: linear 1 B/param, the rest 2 B/param)."""
-    p = param_counts(arch)
-    if precision == "fp8":
-        return p.linear + 2 * (p.embedding + p.lm_head + p.other)
-    return 2 * p.total
+def weight_format(precision: str) -> WeightFormat:
+    """The weight format named by a model's `precision` (unknown names: bf16)."""
+    formats = weight_formats()
+    return formats.get(precision, formats["bf16"])
+
+
+def _round_up(value: float, multiple: int) -> float:
+    return math.ceil(value / multiple) * multiple if multiple else value
 
 
 def weight_bytes_per_gpu(arch: Architecture, precision: str, tp: int) -> float:
-    """Weights held by one TP rank: everything split by tp, except replicated projections."""
+    """Weights held by one TP rank, in the checkpoint's format: projections the format
+    quantises at its bytes per parameter (expert MLPs padded the way the engine pads them),
+    everything else in bf16; everything split by tp except replicated projections."""
     p = param_counts(arch)
-    linear_bytes = 1 if precision == "fp8" else 2
-    per_gpu = weight_bytes(arch, precision) / tp
+    fmt = weight_format(precision)
+    attn_bytes = fmt.bytes if fmt.quantizes == "linear" else 2.0
+    mlp_bytes = fmt.bytes if fmt.quantizes in ("linear", "mlp") else 2.0
+    per_gpu = 2.0 * (p.embedding + p.lm_head + p.other + p.extra) / tp
+    per_gpu += attn_bytes * p.attention / tp + mlp_bytes * p.mlp / tp
+    if p.experts and arch.moe is not None:
+        moe = arch.moe
+        experts_per_layer = (moe.num_experts + moe.shared_experts) * 3 * arch.hidden_size
+        inter = _round_up(moe.expert_intermediate_size / tp, fmt.expert_pad)
+        moe_layers = arch.num_layers - moe.dense_layers
+        per_gpu += mlp_bytes * moe_layers * experts_per_layer * inter
     if p.kv_proj and tp > arch.num_kv_heads:
         # Each rank keeps one whole KV head's projection instead of 1/tp of all of them.
-        per_gpu += p.kv_proj * linear_bytes * (1 / arch.num_kv_heads - 1 / tp)
-    per_gpu += p.replicated * linear_bytes * (1 - 1 / tp)
+        per_gpu += p.kv_proj * attn_bytes * (1 / arch.num_kv_heads - 1 / tp)
+    per_gpu += p.replicated * attn_bytes * (1 - 1 / tp)
+    if fmt.bf16_edge_layers and arch.num_layers > 2:
+        # The first and last layers' quantised projections stay in bf16.
+        edge = 2 / arch.num_layers
+        per_gpu += (2.0 - attn_bytes) * p.attention * edge / tp
+        per_gpu += (2.0 - mlp_bytes) * (p.mlp + p.experts) * edge / tp
     return per_gpu
 
 
+def weight_bytes(arch: Architecture, precision: str = "bf16") -> float:
+    """Bytes of the whole checkpoint as loaded (tp 1)."""
+    return weight_bytes_per_gpu(arch, precision, 1)
+
+
 # -- KV cache -----------------------------------------------------------------------------------
+
+KV_DTYPE_BYTES = {"auto": 2, "bf16": 2, "fp16": 2, "fp8": 1}
 
 
 @dataclass(frozen=True)
@@ -141,15 +177,23 @@ class KvPerToken:
     local: float
 
 
-def kv_bytes_per_token(arch: Architecture, tp: int = 1, dtype_bytes: int = KV_DTYPE_BYTES) -> KvPerToken:
+def kv_bytes_per_token(arch: Architecture, tp: int = 1, kv_dtype: str = "auto") -> KvPerToken:
     """Per-GPU KV bytes per token (whole model at tp=1).
 
     Standard attention: 2 (K and V) * layers * kv_heads * head_dim * bytes, split over
     min(tp, kv_heads) because vLLM replicates KV heads beyond that. MLA: one latent of
-    kv_lora_rank + rope_dim per layer, held whole by every rank.
+    kv_lora_rank + rope_dim per layer, held whole by every rank; in fp8 the engines store the
+    latent in fp8 with one fp32 scale per 128 values and the rope part in bf16 (vLLM's
+    fp8_ds_mla: 656 bytes per layer for DeepSeek-V3). `kv_dtype` auto is the model dtype
+    (bf16), whatever the weight format.
     """
+    dtype_bytes = KV_DTYPE_BYTES.get(kv_dtype, 2)
     if arch.mla is not None:
-        latent = (arch.mla.kv_lora_rank + arch.mla.qk_rope_head_dim) * dtype_bytes
+        m = arch.mla
+        if dtype_bytes == 1:
+            latent = m.kv_lora_rank + 4 * math.ceil(m.kv_lora_rank / 128) + 2 * m.qk_rope_head_dim
+        else:
+            latent = (m.kv_lora_rank + m.qk_rope_head_dim) * dtype_bytes
         return KvPerToken(full=float(arch.num_layers * latent), local=0.0)
     per_layer = 2 * arch.num_kv_heads * arch.head_dim * dtype_bytes / min(tp, arch.num_kv_heads)
     local_layers = arch.sliding_window.local_layers if arch.sliding_window else 0
@@ -157,14 +201,18 @@ def kv_bytes_per_token(arch: Architecture, tp: int = 1, dtype_bytes: int = KV_DT
 
 
 def sliding_window_tokens(
-    arch: Architecture, max_seq_len: int, concurrent_sequences: int = DEFAULT_CONCURRENT_SEQUENCES
+    arch: Architecture,
+    max_seq_len: int,
+    concurrent_sequences: int = DEFAULT_CONCURRENT_SEQUENCES,
+    max_batched_tokens: int = DEFAULT_PREFILL_CHUNK_TOKENS,
 ) -> int | None:
     """Tokens a sliding-window layer keeps at most: per active sequence the window plus one
-    block (capped at the sequence length), plus one prefill chunk in flight. None: no window."""
+    block (capped at the sequence length), plus one prefill chunk (max_batched_tokens) in
+    flight. None: no window."""
     if arch.sliding_window is None:
         return None
     per_sequence = min(arch.sliding_window.window + BLOCK_SIZE, max_seq_len)
-    return concurrent_sequences * per_sequence + PREFILL_CHUNK_TOKENS
+    return concurrent_sequences * per_sequence + max_batched_tokens
 
 
 # -- LoRA ---------------------------------------------------------------------------------------
@@ -195,7 +243,6 @@ class Breakdown:
     gpu: str
     cuda_total: int
     utilization: float
-    tight_fraction: float
     tp: int
     kv_cache_len: int
     weights: float
@@ -203,8 +250,19 @@ class Breakdown:
     draft_weights: float
     draft_kv: float
     adapters: float
-    overhead: float
+    non_torch: float
+    activation: float
+    cudagraph: float
     max_kv_cache_len: int
+    tight_margin: float              # bytes: the model's measured error
+    tight_fraction: float | None = None   # deprecated fixed band, when configured
+    overhead_fixed: bool = False     # a legacy overhead_gib_* setting replaced the model
+    max_batched_tokens: int = 0
+    max_num_seqs: int = 0
+
+    @property
+    def overhead(self) -> float:
+        return self.non_torch + self.activation + self.cudagraph
 
     @property
     def usable(self) -> float:
@@ -226,15 +284,11 @@ class Breakdown:
     def verdict(self) -> str:
         if self.total > self.usable:
             return DOES_NOT_FIT
-        if self.total > self.tight_fraction * self.usable:
+        if self.tight_fraction is not None:
+            return TIGHT if self.total > self.tight_fraction * self.usable else FITS
+        if self.headroom < self.tight_margin:
             return TIGHT
         return FITS
-
-
-def _default_rules() -> MemoryRules:
-    from adaptive_deploy.config.models import MemoryRules
-
-    return MemoryRules()
 
 
 def _max_tokens(budget: float, terms: list[tuple[float, int | None]]) -> int:
@@ -266,48 +320,53 @@ def estimate(
     tp: int,
     kv_cache_len: int,
     precision: str | None = None,
+    kv_cache_dtype: str = "auto",
     max_seq_len: int | None = None,
     draft: Architecture | None = None,
     adapters: int = 0,
     adapter_rank: int = DEFAULT_LORA_RANK,
     rules: MemoryRules | None = None,
+    settings: Settings | None = None,
     concurrent_sequences: int = DEFAULT_CONCURRENT_SEQUENCES,
 ) -> Breakdown:
     """Per-GPU need of `arch` at `tp` with `kv_cache_len` tokens of KV cache on `gpu`.
 
-    The draft shards with the target's tp; `adapters` LoRA slots of `adapter_rank` are
-    preallocated. Overhead and utilisation come from `rules` (config `rules.memory`).
+    The draft shards with the target's tp (its KV in the same dtype); `adapters` LoRA slots
+    of `adapter_rank` are preallocated. Utilisation, engine settings and the overhead terms
+    come from `settings` (resolved pool → rules.memory → calibrated defaults), else from
+    `rules` (config `rules.memory`) and the calibrated defaults for the GPU's class.
     """
-    rules = rules or _default_rules()
+    if settings is None:
+        settings = resolve(gpu, rules)
     precision = precision or arch.precision
     seq = max_seq_len or arch.max_position_embeddings or kv_cache_len
     weights = weight_bytes_per_gpu(arch, precision, tp)
-    kv_rate = kv_bytes_per_token(arch, tp)
+    kv_rate = kv_bytes_per_token(arch, tp, kv_cache_dtype)
+    chunk = settings.max_batched_tokens
     terms: list[tuple[float, int | None]] = [(kv_rate.full, None)]
-    target_window = sliding_window_tokens(arch, seq, concurrent_sequences)
     if kv_rate.local:
-        terms.append((kv_rate.local, target_window))
+        terms.append((kv_rate.local, sliding_window_tokens(arch, seq, concurrent_sequences, chunk)))
     draft_terms: list[tuple[float, int | None]] = []
     draft_weights = 0.0
     if draft is not None:
         draft_weights = weight_bytes_per_gpu(draft, draft.precision, tp)
-        d_rate = kv_bytes_per_token(draft, tp)
+        d_rate = kv_bytes_per_token(draft, tp, kv_cache_dtype)
         draft_terms.append((d_rate.full, None))
         if d_rate.local:
-            draft_terms.append((d_rate.local, sliding_window_tokens(draft, seq, concurrent_sequences)))
+            draft_terms.append(
+                (d_rate.local, sliding_window_tokens(draft, seq, concurrent_sequences, chunk)))
     adapter_bytes = adapters * lora_slot_bytes(arch, adapter_rank, tp)
-    overhead = (rules.overhead_gib_tp1 if tp == 1 else rules.overhead_gib_tp_multi) * GIB
+    over = estimate_overhead(arch, gpu, tp, settings)
 
     def charge(ts: list[tuple[float, int | None]]) -> float:
         return sum(rate * min(kv_cache_len, cap if cap is not None else kv_cache_len) for rate, cap in ts)
 
-    gpu_usable = gpu.cuda_total_bytes * rules.utilization
-    fixed = weights + draft_weights + adapter_bytes + overhead
+    gpu_usable = gpu.cuda_total_bytes * settings.utilization
+    fixed = weights + draft_weights + adapter_bytes + over.total
     return Breakdown(
         gpu=gpu.name,
         cuda_total=gpu.cuda_total_bytes,
-        utilization=rules.utilization,
-        tight_fraction=rules.tight_fraction,
+        utilization=settings.utilization,
         tp=tp,
         kv_cache_len=kv_cache_len,
         weights=weights,
@@ -315,8 +374,15 @@ def estimate(
         draft_weights=draft_weights,
         draft_kv=charge(draft_terms),
         adapters=adapter_bytes,
-        overhead=overhead,
+        non_torch=over.non_torch,
+        activation=over.activation,
+        cudagraph=over.cudagraph,
         max_kv_cache_len=_max_tokens(gpu_usable - fixed, terms + draft_terms),
+        tight_margin=calibration().tight_margin_gib * GIB,
+        tight_fraction=settings.tight_fraction,
+        overhead_fixed=over.fixed,
+        max_batched_tokens=settings.max_batched_tokens,
+        max_num_seqs=settings.max_num_seqs,
     )
 
 
@@ -362,6 +428,9 @@ class FitRow:
             "draft_gib": gib(b.draft if b else None),
             "adapters_gib": gib(b.adapters if b else None),
             "overhead_gib": gib(b.overhead if b else None),
+            "non_torch_gib": gib(b.non_torch if b else None),
+            "activation_gib": gib(b.activation if b else None),
+            "cudagraph_gib": gib(b.cudagraph if b else None),
             "total_gib": gib(b.total if b else None),
             "usable_gib": gib(b.usable if b else None),
             "headroom_gib": gib(b.headroom if b else None),
@@ -429,7 +498,7 @@ def deployment_rows(
         }
         reason = None
         if info.architecture is None:
-            reason = f"unknown architecture {info.architecture_name!r}"
+            reason = info.architecture_error or f"unknown architecture {info.architecture_name!r}"
         elif info.draft_name and info.draft is None:
             reason = f"unknown draft architecture {info.draft_name!r}"
         elif gpu is None:
@@ -449,11 +518,12 @@ def deployment_rows(
             tp=tp,
             kv_cache_len=info.kv_cache_len,
             precision=info.precision,
+            kv_cache_dtype=info.kv_cache_dtype,
             max_seq_len=info.max_seq_len,
             draft=info.draft,
             adapters=n_adapters,
             adapter_rank=rank,
-            rules=ctx.memory_rules,
+            settings=ctx.memory_settings(gpu, pool_key),
             concurrent_sequences=ctx.concurrent_sequences,
         )
         rows.append(FitRow(gpu=gpu.name, breakdown=breakdown, **common))
