@@ -13,6 +13,7 @@ from adaptive_deploy import __version__
 # The help line lives here so `--help` lists commands without importing them.
 _COMMANDS = {
     "validate": ("validate", "Validate the configuration: schema, rules, GPU memory."),
+    "catalog": ("catalog", "List the model architectures, GPUs and weight formats known."),
     "fit": ("fit", "Show the GPU-memory breakdown per deployment and pool."),
     "schema": ("schema", "Print the configuration JSON Schema."),
     "plan": ("plan", "Refresh live state and show what apply would change."),

@@ -50,6 +50,7 @@ def generate() -> dict[str, Any]:
 
     body = Workspace.model_json_schema(schema_generator=_NoNull, mode="validation")
     body = _tidy(body, top=True)
+    _add_catalog_examples(body)
     return {
         "$schema": DRAFT,
         "$id": SCHEMA_ID,
@@ -76,6 +77,23 @@ def _tidy(node: Any, top: bool = False) -> Any:
     if out.get("type") == "object" and "properties" in out:
         out.setdefault("additionalProperties", False)
     return out
+
+
+def _add_catalog_examples(body: dict[str, Any]) -> None:
+    """Offer the catalog's GPU and architecture names as `examples` (editors complete them);
+    not an enum: an unknown name stays a warning that the fit was not checked (SPEC §3)."""
+    from adaptive_deploy.rules import catalog
+
+    defs = body.get("$defs", {})
+    gpus = list(catalog.gpus())
+    archs = list(catalog.architectures())
+    pool = defs.get("ComputePoolSpec", {}).get("properties", {})
+    if "gpu" in pool:
+        pool["gpu"]["examples"] = gpus
+    model = defs.get("ModelSpec", {}).get("properties", {})
+    for key in ("architecture", "draft"):
+        if key in model:
+            model[key]["examples"] = archs
 
 
 def dumps(schema: dict[str, Any]) -> str:

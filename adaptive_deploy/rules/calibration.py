@@ -22,6 +22,7 @@ predicted-vs-published table (docs/memory-calibration.md).
 from __future__ import annotations
 
 import csv
+import math
 import re
 import statistics
 from collections.abc import Iterable
@@ -53,6 +54,7 @@ class Row:
     max_batched_tokens: int | None
     max_num_seqs: int | None
     eager: bool
+    lora_slots: tuple[int, int] | None   # (max_loras, max_lora_rank) when LoRA is enabled
     weights_gib: float | None
     kv_gib: float | None
     kv_tokens: int | None
@@ -73,6 +75,11 @@ def _float(cell: str) -> float | None:
 def _int(cell: str) -> int | None:
     value = _float(cell.replace(",", ""))
     return int(value) if value is not None else None
+
+
+def _lora(cell: str) -> tuple[int, int] | None:
+    m = re.match(r"\s*(\d+)x(\d+)", cell)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def _skips(cell: str) -> dict[str, str]:
@@ -97,6 +104,7 @@ def load(path: Path) -> list[Row]:
             max_model_len=_int(cells["max_model_len"]),
             max_batched_tokens=_int(cells["max_batched_tokens"]),
             max_num_seqs=_int(cells["max_num_seqs"]), eager=cells["cuda_graphs"] == "eager",
+            lora_slots=_lora(cells["lora_slots"]),
             weights_gib=_float(cells["weights_gib"]), kv_gib=_float(cells["kv_gib"]),
             kv_tokens=_int(cells["kv_tokens"]), non_torch_gib=_float(cells["non_torch_gib"]),
             activation_gib=_float(cells["activation_gib"]),
@@ -186,6 +194,10 @@ def _predict(row: Row) -> Prediction:
     if arch is None:
         raise ValueError(f"dataset row {row.id}: {row.model!r} is not in the catalog")
     weights = memory.weight_bytes_per_gpu(arch, row.weight_format, row.tp) / GIB
+    if row.lora_slots:
+        # vLLM allocates the LoRA slots inside load_model, so they are in its weights figure.
+        loras, rank = row.lora_slots
+        weights += loras * memory.lora_slot_bytes(arch, rank, row.tp) / GIB
     rate = memory.kv_bytes_per_token(arch, row.tp, row.kv_dtype)
     pred = Prediction(row=row, arch=arch, weights_gib=weights, bpt=rate.full + rate.local)
     skip = row.skip
@@ -260,3 +272,223 @@ def summarize(preds: list[Prediction]) -> Summary:
         failures=len(failures),
         failures_refused=sum(1 for p in failures if p.failure_verdict == memory.DOES_NOT_FIT),
     )
+
+
+# -- fitting ---------------------------------------------------------------------------------------
+
+POOL_BOUND = 0.02   # the tool may promise at most 2 % more KV than the engine reserved
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Coefficients as the dataset determines them, to compare with overhead.yaml."""
+
+    sampler_factor: float        # largest published activation / (max_num_seqs × vocab × 4 B)
+    token_factor: float          # largest forward-pass activation / (tokens × token_bytes)
+    non_torch_tp1: float         # smallest values keeping every pool row within POOL_BOUND
+    non_torch_tp_multi: float
+    moe_token_factor: float
+    tight_margin_gib: float      # 90th percentile of |predicted − published| KV pool, GiB
+    cudagraph_gib: float         # 75th percentile of the published CUDA-graph captures
+    pool_errors_gib: list[float]
+
+
+def _needed_extra(preds: list[Prediction], select: object) -> float:
+    """GiB the overhead of the selected pool rows must grow by (negative: may shrink by) for
+    the most over-promised of them to sit exactly at POOL_BOUND."""
+    need = -math.inf
+    for p in preds:
+        if not p.applies.get("pool") or not select(p):  # type: ignore[operator]
+            continue
+        assert p.pool_published is not None and p.pool_predicted is not None
+        if p.pool_in_tokens:
+            excess_bytes = (p.pool_predicted - (1 + POOL_BOUND) * p.pool_published) * p.bpt
+        else:
+            excess_bytes = p.pool_predicted - (1 + POOL_BOUND) * p.pool_published
+        need = max(need, excess_bytes / GIB)
+    return need if need > -math.inf else 0.0
+
+
+def fit(preds: list[Prediction]) -> Fit:
+    """Derive each coefficient from the rows that measure it (see docs/memory-calibration.md).
+
+    The activation factors are upper envelopes of the published activation peaks; the
+    non-torch terms are the smallest values (at 0.05 GiB steps) for which no pool row is
+    over-promised by more than POOL_BOUND with the other terms as committed."""
+    from adaptive_deploy.rules.overhead import token_bytes
+
+    cal = calibration()
+    sampler = 0.0
+    forward_points: dict[tuple[str, str, int, str], list[tuple[float, float]]] = {}
+    for p in preds:
+        r = p.row
+        act = r.activation_gib
+        peak = re.search(r"peak_torch_memory=([0-9.]+)GiB", r.quote)
+        if act is None and peak and r.weights_gib is not None:
+            act = float(peak.group(1)) - r.weights_gib  # the profile's torch peak above weights
+        if act is None or p.gpu is None or p.breakdown is None:
+            continue
+        b = p.breakdown
+        profile = cal.profiles[row_settings(r, p.gpu).profile]
+        if float(profile.get("sampler_factor", cal.sampler_factor)) == cal.sampler_factor:
+            sampler = max(sampler, act / (b.max_num_seqs * p.arch.vocab_size * 4 / GIB))
+        forward = b.max_batched_tokens * token_bytes(p.arch, r.tp) / GIB
+        forward_points.setdefault((r.model, p.gpu.name, r.tp, r.engine_version), []).append((forward, act))
+    # The forward pass's share: the slope of the activation peak over the batched tokens, from
+    # rows of one model, GPU and engine that differ only in the tokens profiled.
+    token = 0.0
+    for points in forward_points.values():
+        points.sort()
+        for (f0, a0), (f1, a1) in zip(points, points[1:], strict=False):
+            if f1 > f0:
+                token = max(token, (a1 - a0) / (f1 - f0))
+    extra1 = _needed_extra(preds, lambda p: p.row.tp == 1 and p.arch.moe is None)
+    extra_multi = _needed_extra(preds, lambda p: p.row.tp > 1)
+    extra_moe = _needed_extra(preds, lambda p: p.row.tp == 1 and p.arch.moe is not None)
+    moe = 0.0
+    for p in preds:
+        if p.applies.get("pool") and p.arch.moe is not None and p.breakdown is not None:
+            act = p.breakdown.activation / GIB
+            moe = max(moe, cal.moe_token_factor * (act + extra_moe) / act)
+    errors = sorted(
+        abs(p.pool_predicted - p.pool_published) * (p.bpt if p.pool_in_tokens else 1) / GIB
+        for p in preds
+        if p.applies.get("pool") and p.pool_predicted is not None and p.pool_published is not None
+    )
+    p90 = errors[min(len(errors) - 1, math.ceil(0.9 * len(errors)) - 1)] if errors else 0.0
+
+    def step(value: float) -> float:
+        return round(math.ceil(value / 0.05 - 1e-9) * 0.05, 2)
+
+    graphs = sorted(p.row.cudagraph_gib for p in preds if (p.row.cudagraph_gib or 0) > 0)  # type: ignore[misc]
+    p75 = graphs[min(len(graphs) - 1, math.ceil(0.75 * len(graphs)) - 1)] if graphs else 0.0
+
+    return Fit(
+        sampler_factor=round(sampler, 2),
+        token_factor=round(token, 2),
+        non_torch_tp1=step(cal.non_torch_tp1 + extra1),
+        non_torch_tp_multi=step(cal.non_torch_tp_multi + extra_multi),
+        moe_token_factor=round(moe, 2),
+        tight_margin_gib=round(p90, 2),
+        cudagraph_gib=round(p75, 2),
+        pool_errors_gib=[round(e, 2) for e in errors],
+    )
+
+
+# -- the published table ------------------------------------------------------------------------
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{100 * value:+.{digits}f} %"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def render_markdown(preds: list[Prediction]) -> str:
+    """docs/memory-calibration.md: the model, the fitted values, and every row's residuals."""
+    cal = calibration()
+    s = summarize(preds)
+    f = fit(preds)
+    out = [
+        "# Memory model calibration",
+        "",
+        "Generated by `python scripts/memory_calibration.py` from `tests/data/engine-memory.tsv`;",
+        "a test fails when this file is not current. Every published figure below is copied from",
+        "the row's source (inference-engine issues and pull requests, committed engine logs,",
+        "benchmark reports); the predictions are the tool's own (`adaptive_deploy/rules/`).",
+        "",
+        "## The model",
+        "",
+        "```",
+        "usable     = cuda_total(gpu) × utilization",
+        "need       = weights/GPU + draft + LoRA slots + kv_cache_len × KV bytes/token/GPU + overhead",
+        "overhead   = non_torch(tp) + activation + cudagraph",
+        "activation = max(token_factor [× moe_token_factor] × max_batched_tokens × 2 B",
+        "                     × (hidden + 3 × intermediate per GPU),",
+        "                 sampler_factor × max_num_seqs × vocab × 4 B)",
+        "```",
+        "",
+        "- **non_torch**: NCCL and custom all-reduce buffers, cuBLAS and attention workspaces;",
+        "  one value at tp 1, a larger one at tp ≥ 2 (vLLM's `non_torch_memory`).",
+        "- **activation**: the engine sizes the KV cache after a profiling forward pass of",
+        "  `max_batched_tokens` tokens and a sampler pass over `max_num_seqs` rows of float32",
+        "  logits; the peak is the larger of the two (published peaks do not change with tp when",
+        "  the sampler dominates: Qwen3-32B shows 5.64 GiB at tp 1 and tp 2). MoE models run",
+        "  their experts' routing buffers too (`moe_token_factor`).",
+        "- **cudagraph**: captured CUDA graphs; vLLM charges them in the budget since v0.21.",
+        "- **Defaults by GPU class** follow vLLM's `EngineArgs.get_batch_defaults`: GPUs with at",
+        "  least 70 GiB that are not an A100 run 8,192 batched tokens and 1,024 sequences,",
+        "  others 2,048 and 256 (`rules.memory.max_batched_tokens` / `max_num_seqs` override).",
+        "",
+        "## Fitted values",
+        "",
+        "Each coefficient is fitted from the rows that measure it; `rules/data/overhead.yaml`",
+        "commits the fit rounded up (to the next 0.05 GiB or 0.1 of a factor).",
+        "",
+        "| value | from the dataset | committed | how it is fitted |",
+        "| --- | --- | --- | --- |",
+        f"| sampler_factor | {f.sampler_factor} | {cal.sampler_factor} | largest published activation ÷ (max_num_seqs × vocab × 4 B), rows of engines with the large sampler pass |",
+        f"| token_factor | {f.token_factor} | {cal.token_factor} | slope of the activation peak over the tokens profiled, rows of one model and engine that differ only in those tokens |",
+        f"| moe_token_factor | {f.moe_token_factor} | {cal.moe_token_factor} | smallest value for which no MoE row at tp 1 is over-promised by more than 2 % |",
+        f"| non_torch tp 1 (GiB) | {f.non_torch_tp1} | {cal.non_torch_tp1} | smallest value for which no dense tp-1 row is over-promised by more than 2 % |",
+        f"| non_torch tp ≥ 2 (GiB) | {f.non_torch_tp_multi} | {cal.non_torch_tp_multi} | the same over the tp ≥ 2 rows |",
+        f"| tight band (GiB) | {f.tight_margin_gib} | {cal.tight_margin_gib} | 90th percentile of the absolute error of the predicted KV pool |",
+        "",
+        f"The CUDA-graph default ({cal.classes['large']['cudagraph_gib']} GiB for either GPU class) is"
+        " charged only by engines that budget for graphs (v0.21+), so no row here measures it",
+        f"against a pool; it is the upper quartile ({f.cudagraph_gib} GiB) of the published",
+        "\"Graph capturing finished ... took X GiB\" figures in the dataset (`cudagraph_gib`).",
+        "",
+        "Older engine generations budgeted differently; each row is predicted with the rules of",
+        "its own engine version (`engine_profiles`): before v0.11 the sampler pass was small,",
+        "before v0.21 CUDA graphs were not charged, and the V0 engine profiled",
+        "max(max_model_len, 2048) tokens when chunked prefill was off. A row whose version is not",
+        "stated is predicted as the newest engine (the tool's default).",
+        "",
+        "## Results",
+        "",
+        f"- {s.rows} rows, {s.models} catalogue models, {s.gpus} GPU types.",
+        f"- Weights: largest error {100 * s.weights_max_error:.1f} % (bound 2 %).",
+        f"- KV bytes per token: largest error {100 * s.bpt_max_error:.2f} % (bound 1 %).",
+        f"- KV pool, {s.pool_rows} rows: the tool never promises more than the engine reserved by",
+        f"  more than {100 * s.pool_max_over:.2f} % (bound 2 %); median gap {100 * s.pool_median_gap:.1f} %"
+        " (bound 8 %).",
+        f"- Failures: {s.failures_refused} of {s.failures} rows where the engine ran out of memory are",
+        "  `does-not-fit` at the failing length.",
+        "- Absolute error of the predicted KV pool (GiB, sorted): "
+        + ", ".join(f"{e:.2f}" for e in f.pool_errors_gib) + ".",
+        "",
+        "## Rows",
+        "",
+        "Weights in GiB per GPU (published / predicted, error); KV bytes per token error; KV pool",
+        "published and predicted (GiB per GPU, or tokens when only tokens are published) and how",
+        "much more the tool promises (positive) or less (negative); the verdict at the failing",
+        "length. Empty: not stated, or the check does not apply (reason in the last column).",
+        "",
+        "| row | model | GPU | tp | format | engine | weights | err | KV B/tok err | KV pool | tool | over | at failure | not checked | source |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in preds:
+        r = p.row
+        weights = f"{_num(r.weights_gib)} / {_num(p.weights_gib)}" if r.weights_gib is not None else ""
+        pool = tool = over = ""
+        if p.applies.get("pool") and p.pool_published is not None and p.pool_predicted is not None:
+            if p.pool_in_tokens:
+                pool, tool = f"{p.pool_published:,.0f} tok", f"{p.pool_predicted:,.0f} tok"
+            else:
+                pool, tool = f"{p.pool_published / GIB:.2f}", f"{p.pool_predicted / GIB:.2f}"
+            over = _pct(p.pool_over)
+        gpu = r.gpu or ""
+        skips = "; ".join(f"{k}: {v}" for k, v in r.skip.items()).replace("|", "/")
+        engine = f"{r.engine} {r.engine_version}".strip().replace("|", "/")
+        out.append(
+            f"| {r.id} | {p.arch.name} | {gpu} | {r.tp} | {r.weight_format}"
+            f"{', KV ' + r.kv_dtype if r.kv_dtype not in ('auto', 'bf16') else ''} | {engine} | "
+            f"{weights} | {_pct(p.weights_error) if p.applies.get('weights') else ''} | "
+            f"{_pct(p.bpt_error, 2) if p.applies.get('bpt') else ''} | {pool} | {tool} | {over} | "
+            f"{p.failure_verdict or ''} | {skips} | [source]({r.source.split(' ')[0]}) |"
+        )
+    out.append("")
+    return "\n".join(out)

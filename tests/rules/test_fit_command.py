@@ -57,7 +57,12 @@ def test_json_output() -> None:
     assert set(row) >= ROW_KEYS
     assert (row["deployment"], row["pool"], row["gpu"], row["verdict"]) == (
         "deployment.support/qwen-3-8b", "pool-1", "H100-80GB", "fits")
-    assert row["total_gib"] == pytest.approx(59.5, abs=0.1)
+    # weights 15.26 + KV 41.20 (memory.md) + the calibrated overhead (non-torch, activation, graphs)
+    parts = row["weights_gib"] + row["kv_gib"] + row["adapters_gib"] + row["overhead_gib"]
+    assert row["total_gib"] == pytest.approx(parts, abs=0.02)
+    assert row["overhead_gib"] == pytest.approx(
+        row["non_torch_gib"] + row["activation_gib"] + row["cudagraph_gib"], abs=0.02)
+    assert (row["weights_gib"], row["kv_gib"]) == (15.26, 41.2)
     assert doc["summary"]["fits"] == 1
 
 

@@ -58,11 +58,48 @@ def test_memory_fit_does_not_fit_reports_breakdown_and_max_len() -> None:
 
 
 def test_memory_fit_tight_is_a_warning() -> None:
-    # usable 71.26 GiB; 15.26 weights + 3 overhead + 370k * 144 KiB ≈ 0.97 * usable.
-    models = {"qwen-3-8b": {"compute_config": {"tp": 1, "kv_cache_len": 370000}}}
+    # usable 71.26 GiB; 15.26 weights + 7.24 calibrated overhead + 0.08 LoRA slot + 350k *
+    # 144 KiB leaves 0.6 GiB, less than the model's measured error (1.85 GiB).
+    models = {"qwen-3-8b": {"compute_config": {"tp": 1, "kv_cache_len": 350000}}}
     ws = workspace(models=models, projects=deployments(support={"qwen-3-8b": on("pool-1")}))
     [d] = run(check_memory_fit, ws)
     assert (d.code, d.severity) == (codes.MEMORY_TIGHT, Severity.WARNING)
+    assert "measured error of 1.9 GiB" in d.message
+
+
+def test_tight_fraction_is_deprecated_but_still_works() -> None:
+    models = {"qwen-3-8b": {"compute_config": {"tp": 1, "kv_cache_len": 100000}}}
+    rules = {"memory": {"tight_fraction": 0.3}}
+    ws = workspace(models=models, rules=rules,
+                   projects=deployments(support={"qwen-3-8b": on("pool-1")}))
+    diags = run(check_memory_fit, ws)
+    assert codes_of(diags) == [codes.MEMORY_TIGHT, codes.MEMORY_TIGHT_FRACTION_DEPRECATED]
+    deprecated = next(d for d in diags if d.code == codes.MEMORY_TIGHT_FRACTION_DEPRECATED)
+    assert deprecated.severity is Severity.WARNING
+    assert deprecated.path == ("rules", "memory", "tight_fraction")
+
+
+def test_pool_memory_settings_override_rules() -> None:
+    # 300k tokens fit an H100 with the calibrated overhead, not with 20 GiB of activation.
+    models = {"qwen-3-8b": {"compute_config": {"tp": 1, "kv_cache_len": 300000}}}
+    pools = {
+        "pool-1": {"gpu": "H100-80GB", "gpus_per_replica": 8, "replicas": 2},
+        "pool-3": {"gpu": "H100-80GB", "gpus_per_replica": 8, "memory": {"activation_gib": 20}},
+    }
+    ws = workspace(models=models, compute_pools=pools,
+                   projects=deployments(support={"qwen-3-8b": on("pool-1", "pool-3")}))
+    [d] = run(check_memory_fit, ws)
+    assert d.code == codes.MEMORY_DOES_NOT_FIT and "pool-3" in d.message
+
+
+def test_fp8_kv_cache_dtype_doubles_what_fits() -> None:
+    base = {"compute_config": {"tp": 1, "kv_cache_len": 500000}}
+    projects = deployments(support={"qwen-3-8b": on("pool-1")})
+    bf16 = run(check_memory_fit, workspace(models={"qwen-3-8b": base}, projects=projects))
+    fp8 = run(check_memory_fit, workspace(
+        models={"qwen-3-8b": {**base, "kv_cache_dtype": "fp8"}}, projects=projects))
+    assert codes_of(bf16) == [codes.MEMORY_DOES_NOT_FIT]
+    assert codes_of(fp8) == []
 
 
 def test_memory_fit_unknown_architecture_is_never_a_silent_pass() -> None:
