@@ -141,9 +141,7 @@ class InlineArchitecture(Strict):
     )
 
 
-WeightPrecision = Literal[
-    "bf16", "fp16", "fp8", "fp8-mlp", "int8", "int4-awq", "int4-gptq", "mxfp4", "nvfp4"
-]
+WeightPrecision = Literal["bf16", "fp8", "fp8-mlp", "int8", "int4-awq", "int4-gptq", "mxfp4", "nvfp4"]
 
 
 class ModelSpec(Strict):

@@ -22,6 +22,7 @@ predicted-vs-published table (docs/memory-calibration.md).
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import re
 import statistics
@@ -175,14 +176,14 @@ class Prediction:
 
     @property
     def pool_over(self) -> float | None:
-        """predicted / published − 1 (positive: the tool promises more than the engine had)."""
+        """predicted / published - 1 (positive: the tool promises more than the engine had)."""
         if self.pool_published is None or self.pool_predicted is None:
             return None
         return self.pool_predicted / self.pool_published - 1
 
     @property
     def overhead_published_gib(self) -> float | None:
-        """What the engine used besides weights and KV: usable − weights − KV pool."""
+        """What the engine used besides weights and KV: usable - weights - KV pool."""
         r, g = self.row, self.gpu
         if g is None or r.utilization is None or r.weights_gib is None or r.kv_gib is None:
             return None
@@ -229,7 +230,7 @@ def _predict(row: Row) -> Prediction:
             pred.pool_predicted = float(b.max_kv_cache_len)
         else:
             # The engine's own per-GPU figure; for full-attention models the same comparison
-            # as kv_cache_len (max_kv_cache_len × bytes per token is this budget, to a block).
+            # as kv_cache_len (max_kv_cache_len * bytes per token is this budget, to a block).
             pred.pool_published = (row.kv_gib or 0.0) * GIB
             pred.pool_predicted = budget
         pred.applies["pool"] = True
@@ -283,12 +284,12 @@ POOL_BOUND = 0.02   # the tool may promise at most 2 % more KV than the engine r
 class Fit:
     """Coefficients as the dataset determines them, to compare with overhead.yaml."""
 
-    sampler_factor: float        # largest published activation / (max_num_seqs × vocab × 4 B)
-    token_factor: float          # largest forward-pass activation / (tokens × token_bytes)
+    sampler_factor: float        # largest published activation / (max_num_seqs * vocab * 4 B)
+    token_factor: float          # largest forward-pass activation / (tokens * token_bytes)
     non_torch_tp1: float         # smallest values keeping every pool row within POOL_BOUND
     non_torch_tp_multi: float
     moe_token_factor: float
-    tight_margin_gib: float      # 90th percentile of |predicted − published| KV pool, GiB
+    tight_margin_gib: float      # 90th percentile of |predicted - published| KV pool, GiB
     cudagraph_gib: float         # 75th percentile of the published CUDA-graph captures
     pool_errors_gib: list[float]
 
@@ -339,7 +340,7 @@ def fit(preds: list[Prediction]) -> Fit:
     token = 0.0
     for points in forward_points.values():
         points.sort()
-        for (f0, a0), (f1, a1) in zip(points, points[1:], strict=False):
+        for (f0, a0), (f1, a1) in itertools.pairwise(points):
             if f1 > f0:
                 token = max(token, (a1 - a0) / (f1 - f0))
     extra1 = _needed_extra(preds, lambda p: p.row.tp == 1 and p.arch.moe is None)
@@ -360,7 +361,7 @@ def fit(preds: list[Prediction]) -> Fit:
     def step(value: float) -> float:
         return round(math.ceil(value / 0.05 - 1e-9) * 0.05, 2)
 
-    graphs = sorted(p.row.cudagraph_gib for p in preds if (p.row.cudagraph_gib or 0) > 0)  # type: ignore[misc]
+    graphs = sorted(g for p in preds if (g := p.row.cudagraph_gib) is not None and g > 0)
     p75 = graphs[min(len(graphs) - 1, math.ceil(0.75 * len(graphs)) - 1)] if graphs else 0.0
 
     return Fit(
@@ -402,12 +403,12 @@ def render_markdown(preds: list[Prediction]) -> str:
         "## The model",
         "",
         "```",
-        "usable     = cuda_total(gpu) × utilization",
-        "need       = weights/GPU + draft + LoRA slots + kv_cache_len × KV bytes/token/GPU + overhead",
+        "usable     = cuda_total(gpu) * utilization",
+        "need       = weights/GPU + draft + LoRA slots + kv_cache_len * KV bytes/token/GPU + overhead",
         "overhead   = non_torch(tp) + activation + cudagraph",
-        "activation = max(token_factor [× moe_token_factor] × max_batched_tokens × 2 B",
-        "                     × (hidden + 3 × intermediate per GPU),",
-        "                 sampler_factor × max_num_seqs × vocab × 4 B)",
+        "activation = max(token_factor [* moe_token_factor] * max_batched_tokens * 2 B",
+        "                     * (hidden + 3 * intermediate per GPU),",
+        "                 sampler_factor * max_num_seqs * vocab * 4 B)",
         "```",
         "",
         "- **non_torch**: NCCL and custom all-reduce buffers, cuBLAS and attention workspaces;",
@@ -429,7 +430,7 @@ def render_markdown(preds: list[Prediction]) -> str:
         "",
         "| value | from the dataset | committed | how it is fitted |",
         "| --- | --- | --- | --- |",
-        f"| sampler_factor | {f.sampler_factor} | {cal.sampler_factor} | largest published activation ÷ (max_num_seqs × vocab × 4 B), rows of engines with the large sampler pass |",
+        f"| sampler_factor | {f.sampler_factor} | {cal.sampler_factor} | largest published activation ÷ (max_num_seqs * vocab * 4 B), rows of engines with the large sampler pass |",
         f"| token_factor | {f.token_factor} | {cal.token_factor} | slope of the activation peak over the tokens profiled, rows of one model and engine that differ only in those tokens |",
         f"| moe_token_factor | {f.moe_token_factor} | {cal.moe_token_factor} | smallest value for which no MoE row at tp 1 is over-promised by more than 2 % |",
         f"| non_torch tp 1 (GiB) | {f.non_torch_tp1} | {cal.non_torch_tp1} | smallest value for which no dense tp-1 row is over-promised by more than 2 % |",

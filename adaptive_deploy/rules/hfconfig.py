@@ -75,7 +75,8 @@ def architecture_from_config(name: str, cfg: Any) -> tuple[Architecture, str | N
     """(Architecture, declared weight format or None) from a parsed config.json."""
     if not isinstance(cfg, dict):
         raise HfConfigError("config.json is not a JSON object")
-    text = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else cfg
+    nested = cfg.get("text_config")
+    text: dict[str, Any] = nested if isinstance(nested, dict) else cfg
     model_type = str(text.get("model_type") or cfg.get("model_type") or "")
     hidden = _int(text, "hidden_size", "n_embd", "d_model")
     layers = _int(text, "num_hidden_layers", "n_layer", "num_layers")

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from adaptive_deploy.rules.catalog import Architecture, Gpu, WeightFormat, weight_formats
-from adaptive_deploy.rules.overhead import Settings, calibration, estimate_overhead, resolve
 from adaptive_deploy.rules.context import (
     DEFAULT_CONCURRENT_SEQUENCES,
     DEFAULT_LORA_RANK,
     DeploymentRef,
     RuleContext,
 )
+from adaptive_deploy.rules.overhead import Settings, calibration, estimate_overhead, resolve
 
 if TYPE_CHECKING:
     from adaptive_deploy.config.models import MemoryRules, Workspace

@@ -1,9 +1,9 @@
 """The per-GPU overhead model: memory an engine uses besides weights and KV cache.
 
     overhead   = non_torch(tp) + activation + cudagraph
-    activation = max(token_factor [× moe_token_factor] × max_batched_tokens × 2 B
-                         × (hidden + 3 × intermediate per GPU),
-                     sampler_factor × max_num_seqs × vocab × 4 B)
+    activation = max(token_factor [* moe_token_factor] * max_batched_tokens * 2 B
+                         * (hidden + 3 * intermediate per GPU),
+                     sampler_factor * max_num_seqs * vocab * 4 B)
 
 The coefficients and the defaults per GPU class live in `rules/data/overhead.yaml`, fitted to
 the public dataset of engine logs (`tests/data/engine-memory.tsv`, see

@@ -19,7 +19,7 @@ MEMORY_MD_MODELS = {
 
 
 def test_catalog_holds_every_model_of_memory_md() -> None:
-    assert MEMORY_MD_MODELS <= set(catalog.architectures())
+    assert set(catalog.architectures()) >= MEMORY_MD_MODELS
 
 
 # The families the memory issue asks for, each with at least one entry.
@@ -95,7 +95,7 @@ def test_unknown_architecture() -> None:
 
 
 def test_gpu_names_include_the_spec_names() -> None:
-    assert SPEC_GPU_NAMES <= set(catalog.gpus())
+    assert set(catalog.gpus()) >= SPEC_GPU_NAMES
 
 
 @pytest.mark.parametrize(
