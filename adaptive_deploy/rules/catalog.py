@@ -111,7 +111,8 @@ def _load_yaml(filename: str) -> dict[str, Any]:
     import yaml
 
     text = resources.files("adaptive_deploy.rules").joinpath("data", filename).read_text("utf-8")
-    data = yaml.safe_load(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
+    data = yaml.load(text, Loader=loader)
     if not isinstance(data, dict):
         raise RuntimeError(f"rules/data/{filename} is not a mapping")  # packaging bug, not input
     return data

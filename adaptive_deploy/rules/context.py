@@ -118,6 +118,7 @@ class RuleContext:
         self._locate = locate or _no_location
         self._models: dict[str, ModelInfo | None] = {}
         self._config_files: dict[str, tuple[Architecture | None, str | None, str | None]] = {}
+        self._settings: dict[tuple[str, str | None], Settings] = {}
         # (base, pool) → {adapter: rank}; built on first use by rules.memory
         self.adapter_index: dict[tuple[str, str | None], dict[str, int]] | None = None
 
@@ -147,8 +148,11 @@ class RuleContext:
         the calibrated defaults for the GPU's class."""
         from adaptive_deploy.rules.overhead import resolve
 
-        spec = self.workspace.compute_pools.get(pool_key) if pool_key else None
-        return resolve(gpu, self.memory_rules, spec.memory if spec else None)
+        key = (gpu.name, pool_key)
+        if key not in self._settings:
+            spec = self.workspace.compute_pools.get(pool_key) if pool_key else None
+            self._settings[key] = resolve(gpu, self.memory_rules, spec.memory if spec else None)
+        return self._settings[key]
 
     def architecture_file(self, relpath: str) -> tuple[Architecture | None, str | None, str | None]:
         """(architecture, declared weight format, error) of a config.json the configuration
