@@ -36,11 +36,11 @@ SETTINGS_SECTIONS = ("version", "workspace", "platform", "state", "rules")
 # matches every field under it (an inline architecture mapping, every memory rule).
 _MEMORY_FIELDS: dict[str, tuple[YamlPath, ...]] = {
     "model": (
-        ("architecture",), ("precision",), ("draft",), ("adapter_of",), ("rank",),
-        ("compute_config", "tp"), ("compute_config", "kv_cache_len"),
+        ("architecture",), ("precision",), ("kv_cache_dtype",), ("draft",), ("adapter_of",),
+        ("rank",), ("compute_config", "tp"), ("compute_config", "kv_cache_len"),
     ),
     "deployment": (("placement", "compute_pools"),),
-    "compute_pool": (("gpu",), ("gpus_per_replica",)),
+    "compute_pool": (("gpu",), ("gpus_per_replica",), ("memory",)),
     "rules": (("memory",), ("adapters_per_base_model",)),
 }
 

@@ -51,3 +51,11 @@ def test_max_batched_tokens_drives_the_activation() -> None:
     b = next(r for r in fit_report(big) if r.pool == "pool-1").breakdown
     assert a is not None and b is not None
     assert b.activation > 10 * a.activation
+
+
+def test_memory_settings_and_kv_dtype_changes_move_memory_in_diff() -> None:
+    from adaptive_deploy.configdiff import affects_memory
+
+    assert affects_memory("model.qwen-3-8b", ("kv_cache_dtype",))
+    assert affects_memory("compute_pool.pool-1", ("memory", "max_batched_tokens"))
+    assert affects_memory("rules", ("memory", "non_torch_gib"))
