@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.fixtures.emulator"]
+pytest_plugins: list[str] = ["tests.fixtures.emulator", "tests.fixtures.sdk"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

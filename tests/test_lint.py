@@ -23,7 +23,7 @@ def _tool(name: str) -> str:
 
 def test_ruff_clean() -> None:
     proc = subprocess.run(
-        [_tool("ruff"), "check", "adaptive_deploy", "tests", "bench"],
+        [_tool("ruff"), "check", "adaptive_deploy", "tests", "bench", "tools"],
         cwd=ROOT, capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,14 +1,13 @@
 """The official SDK (adaptive-sdk 0.14.2), in its own virtualenv, against the emulator.
 
-The virtualenv is cached under `.venv-sdk/` in the repository root (git-ignored) and reused
-when present; creating it needs the package index once and may take a few minutes.
+The virtualenv is the `sdk_python` fixture (tests/fixtures/sdk.py): `.venv-sdk/` in the repository
+root, created once and reused.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,40 +15,9 @@ import pytest
 
 from tests.fixtures.emulator import EmulatorServer
 
-SDK_VERSION = "0.14.2"
-ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venv-sdk"
 SCRIPT = Path(__file__).with_name("sdk_script.py")
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow]
-
-
-def _sdk_python() -> Path:
-    return VENV / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-
-
-def _installed_version(python: Path) -> str | None:
-    probe = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('adaptive-sdk'))"],
-        capture_output=True, text=True, timeout=60,
-    )
-    return probe.stdout.strip() if probe.returncode == 0 else None
-
-
-@pytest.fixture(scope="session")
-def sdk_python() -> Path:
-    """Python of a virtualenv holding adaptive-sdk==0.14.2 (created once, then reused)."""
-    python = _sdk_python()
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=300)
-    if _installed_version(python) != SDK_VERSION:
-        install = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", f"adaptive-sdk=={SDK_VERSION}"],
-            capture_output=True, text=True, timeout=900,
-        )
-        assert install.returncode == 0, install.stderr[-2000:]
-    assert _installed_version(python) == SDK_VERSION
-    return python
 
 
 def _run(sdk_python: Path, server: EmulatorServer) -> dict[str, Any]:
