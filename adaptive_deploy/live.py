@@ -56,6 +56,7 @@ class LiveDeployment:
     desired_online: bool = True
     compute_pools: list[str] = field(default_factory=list)   # pool keys, platform order
     max_ttft_ms: int | None = None
+    warnings: list[str] = field(default_factory=list)   # deployModel's, for the user
 
 
 @dataclass
@@ -103,7 +104,6 @@ class LiveJob:
     num_gpus: int | None = None
     created_at: int | None = None        # unix ms
     output_model: str | None = None      # key of the model the job produced, if any
-    acceptance_rate: float | None = None  # speculative-decoding draft acceptance rate
 
 
 @dataclass

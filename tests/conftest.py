@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.fixtures.emulator", "tests.fixtures.sdk"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.emulator", "tests.fixtures.sdk", "tests.fixtures.contract",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

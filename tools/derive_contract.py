@@ -74,6 +74,9 @@ AREAS: dict[str, tuple[str, ...]] = {
 TOOL_ROOT_FIELDS: dict[str, tuple[str, ...]] = {"Mutation": ("updateProject",)}
 # Object types adaptive-deploy selects that no in-scope SDK document reaches.
 TOOL_TYPES: tuple[str, ...] = ("JobDetailsCommon", "ModelPlacementOutput")
+# Enums whose values adaptive-deploy reads from fields no SDK document selects (the field's type
+# stays unproven; the enum's values are proven by enums.py).
+TOOL_ENUMS: tuple[str, ...] = ("ModelServiceStatus",)
 
 # Python annotations ariadne-codegen writes for scalars → the placeholder scalar used when the
 # GraphQL scalar's name is not proven (see HEADER).
@@ -718,7 +721,7 @@ def derive(sdk: Sdk) -> Contract:
             objects |= {f.target for f in sdk.objects[n].values() if f.target}
 
     inputs: set[str] = set()
-    enums: set[str] = set()
+    enums: set[str] = set(TOOL_ENUMS)
     scalars: set[str] = set()
 
     def note_type(type_string: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from adaptive_deploy.addresses import Address, ResourceType
 from adaptive_deploy.apply.hooks import Hooks
 from adaptive_deploy.client.protocol import Platform
+from adaptive_deploy.errors import AuthError
 from adaptive_deploy.live import LiveDeployment, LiveJob, LiveProject, LiveState
 from adaptive_deploy.state.base import ResourceRecord, StateStore
 
@@ -49,6 +50,8 @@ _SUMMARY_KEYS = {"create": "add", "update": "change", "delete": "destroy", "run"
 @dataclass
 class ApplyResult:
     results: list[ResourceResult] = field(default_factory=list)
+    # The platform refused the key: the apply stopped at once (nothing more was attempted).
+    stopped_by: AuthError | None = None
 
     @property
     def failed(self) -> list[ResourceResult]:
@@ -116,11 +119,20 @@ async def execute(
             done[address].set_result(False)
             return
         async with semaphore:
+            if result.stopped_by is not None:
+                reason = "not attempted: the platform refused the key"
+                hooks.skipped(address, action, reason)
+                result.results.append(ResourceResult(address, action, False, reason, skipped=True))
+                done[address].set_result(False)
+                return
             hooks.pre_apply(address, action)
             started = time.monotonic()
             try:
                 await _apply_change(change, platform, store, hooks, live, options)
             except Exception as exc:
+                if isinstance(exc, AuthError) and result.stopped_by is None:
+                    # Let the platform decide who may apply: its refusal ends the apply.
+                    result.stopped_by = exc
                 elapsed = time.monotonic() - started
                 message = str(exc) or type(exc).__name__
                 hooks.post_apply(address, action, elapsed, message)
@@ -278,6 +290,8 @@ async def _apply_deployment(
             await platform.remove_deployment(project, model)
             store.delete_resource(str(address))
         deployment = await platform.deploy(project, model, **fields)
+        for warning in deployment.warnings:
+            hooks.warning(str(address), warning)
     elif action == "update":
         changed = _changed_fields(change)
         send = {k: v for k, v in fields.items() if k in changed}
@@ -345,10 +359,9 @@ async def _run_job(
     while True:
         if (job.status, round(job.progress, 2)) != last:
             last = (job.status, round(job.progress, 2))
-            extra = {"acceptance_rate": job.acceptance_rate, "output_model": job.output_model}
+            extra = {"output_model": job.output_model} if job.output_model else {}
             hooks.progress(
-                str(address), "run", f"{job.status} {job.progress:.0%}", job.progress,
-                {k: v for k, v in extra.items() if v is not None},
+                str(address), "run", f"{job.status} {job.progress:.0%}", job.progress, extra,
             )
         if job.status in ("COMPLETED", "FAILED", "CANCELED"):
             break

@@ -13,7 +13,7 @@ from typing import Any
 
 @dataclass
 class Event:
-    kind: str                   # pre | post | progress | error
+    kind: str                   # pre | post | progress | warning | error | skipped
     address: str
     action: str
     message: str = ""
@@ -36,6 +36,9 @@ class Hooks:
         extra: dict[str, Any] | None = None,
     ) -> None:
         """A long wait moved on: a deployment's status, a job's progress."""
+
+    def warning(self, address: str, message: str) -> None:
+        """The platform accepted a change with a warning (e.g. deployModel's `warnings`)."""
 
     def post_apply(
         self, address: str, action: str, elapsed_s: float, error: str | None = None
@@ -63,6 +66,9 @@ class CollectingHooks(Hooks):
         extra: dict[str, Any] | None = None,
     ) -> None:
         self.events.append(Event("progress", address, action, message, fraction, None, extra or {}))
+
+    def warning(self, address: str, message: str) -> None:
+        self.events.append(Event("warning", address, "", message))
 
     def post_apply(
         self, address: str, action: str, elapsed_s: float, error: str | None = None

@@ -73,7 +73,6 @@ def command(
         lock = None
         try:
             echo_notice(session.platform.notice)
-            await _check_can_write(session)
             lock = session.locker.acquire("apply", timeout_s=lock_timeout)
             if lock.replaced is not None:
                 click.echo(f"Took over a stale {lock.replaced.describe()} (the process is gone).",
@@ -128,6 +127,9 @@ def command(
                 for r in result.results
             ],
         }, indent=2))
+    if result.stopped_by is not None:
+        # The platform refused the key: its words, naming the key's env var, say it all.
+        raise result.stopped_by
     if result.failed:
         failed = result.failed
         if fmt == "text":
@@ -140,20 +142,6 @@ def command(
         )
     if fmt == "text":
         click.echo("\n" + _summary_line(result))
-
-
-async def _check_can_write(session: Any) -> None:
-    """Fail before planning when the key cannot mutate (a read-only key plans but cannot apply)."""
-    from adaptive_deploy.errors import AuthError
-
-    me = await session.platform.whoami()
-    role = str(me.get("role") or "").lower().replace("_", "-")
-    if role and role not in ("admin",):
-        env_name = session.workspace.platform.api_key_env
-        raise AuthError(
-            f"the API key in ${env_name} has the role '{role}', which cannot change the platform; "
-            "apply needs a key with the admin role (plan works with a read-only key)"
-        )
 
 
 def _hooks(fmt: str) -> Any:

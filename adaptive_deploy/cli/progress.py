@@ -39,9 +39,12 @@ class PlainHooks(Hooks):
         extra: dict[str, Any] | None = None,
     ) -> None:
         details = ""
-        if extra and extra.get("acceptance_rate") is not None:
-            details = f" (draft acceptance rate {extra['acceptance_rate']:.0%})"
+        if extra and extra.get("output_model"):
+            details = f" (produced model {extra['output_model']})"
         self._line(f"{address}: {message}{details}")
+
+    def warning(self, address: str, message: str) -> None:
+        self._line(f"{address}: Warning from the platform: {message}")
 
     def post_apply(
         self, address: str, action: str, elapsed_s: float, error: str | None = None

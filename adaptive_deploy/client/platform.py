@@ -17,15 +17,21 @@ import random
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, Field
+
 from adaptive_deploy.client import documents
 from adaptive_deploy.client.responses import (
     AddModelsOut,
+    ComputePoolOut,
+    DeployModelOut,
     JobConnectionOut,
     JobOut,
+    Lenient,
     ModelOut,
     ModelServiceOut,
     ProjectOut,
     ReadLiveOut,
+    parse,
 )
 from adaptive_deploy.client.transport import GraphQLTransport, OutcomeUnknown, Sleep
 from adaptive_deploy.errors import AuthError, EntityNotFound, PlatformError, PlatformUnavailable
@@ -34,6 +40,7 @@ from adaptive_deploy.live import LiveDeployment, LiveJob, LiveModel, LiveProject
 log = logging.getLogger("adaptive_deploy.client")
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 JOBS_PAGE_SIZE = 500
 DEFAULT_JOB_GPUS = 1  # JobInput.numGpus is required by the API; the SDK has no default either
@@ -143,7 +150,7 @@ class GraphQLPlatform:
         `projects`, deployments and jobs are limited to those projects; models and pools are
         always complete because the rules need them."""
         data = await self._query("ReadLive", {"jobsPage": {"first": self._jobs_page_size}})
-        out = ReadLiveOut.model_validate(data)
+        out = parse(ReadLiveOut, data, "ReadLive")
         jobs = list(out.jobs.nodes)
         page = out.jobs.page_info
         while page.has_next_page and page.end_cursor:
@@ -180,8 +187,13 @@ class GraphQLPlatform:
     async def _list_jobs(
         self, page: dict[str, Any], filter: dict[str, Any] | None = None
     ) -> JobConnectionOut:
-        data = await self._query("ListJobs", {"page": page, "filter": filter})
-        return JobConnectionOut.model_validate(data.get("jobs") or {})
+        # jobs(filter: ListJobsFilterInput!) has a server default, used only when $filter is
+        # left out: an explicit null into a non-null argument is an error.
+        variables: dict[str, Any] = {"page": page}
+        if filter is not None:
+            variables["filter"] = filter
+        data = await self._query("ListJobs", variables)
+        return parse(JobConnectionOut, data.get("jobs"), "ListJobs", "jobs")
 
     async def _jobs_named(self, name: str) -> list[JobOut]:
         jobs: list[JobOut] = []
@@ -193,27 +205,13 @@ class GraphQLPlatform:
                 return jobs
             page = {"first": self._jobs_page_size, "after": conn.page_info.end_cursor}
 
-    async def whoami(self) -> dict[str, Any]:
-        """{"name", "email", "role", "permissions"}: role is the first team role's key."""
-        data = await self._query("Me")
-        me = data.get("me") or {}
-        roles = [
-            (t.get("role") or {}).get("key") for t in me.get("teams") or [] if isinstance(t, dict)
-        ]
-        return {
-            "name": me.get("name"),
-            "email": me.get("email"),
-            "role": next((r for r in roles if r), None),
-            "permissions": list(data.get("permissions") or []),
-        }
-
     async def _service_to_live(self, service: ModelServiceOut, project: str) -> LiveDeployment:
         pools = service.placement.compute_pools if service.placement else []
         if any(p not in self._pool_keys for p in pools):
             data = await self._query("ListComputePools")
-            for pool in data.get("computePools") or []:
-                self._pool_keys[str(pool["id"])] = str(pool["key"])
-                self._pool_keys[str(pool["key"])] = str(pool["key"])
+            for pool in parse(_Pools, data, "ListComputePools").compute_pools:
+                self._pool_keys[pool.id] = pool.key
+                self._pool_keys[pool.key] = pool.key
         return service.to_live(project, self._pool_keys)
 
     async def _describe_service(self, project: str, model: str) -> ModelServiceOut | None:
@@ -222,11 +220,11 @@ class GraphQLPlatform:
             data = await self._query("DescribeModelService", {"project": project, "model": model})
         except EntityNotFound:
             return None
-        raw = (data.get("project") or {}).get("modelService")
-        if not raw:
+        project_data = parse(_ProjectService, data, "DescribeModelService").project
+        service = project_data.model_service if project_data is not None else None
+        if service is None or service.deleted:
             return None
-        service = ModelServiceOut.model_validate(raw)
-        return None if service.deleted else service
+        return service
 
     async def get_deployment(self, project: str, model: str) -> LiveDeployment | None:
         """One deployment (cheap: used to poll status), or None when it does not exist. A model
@@ -241,15 +239,16 @@ class GraphQLPlatform:
             data = await self._query("DescribeProject", {"input": key})
         except EntityNotFound:
             return None
-        proj = data.get("project")
-        return ProjectOut.model_validate(proj).to_live() if proj else None
+        proj = parse(_Project, data, "DescribeProject").project
+        return proj.to_live() if proj is not None else None
 
     async def get_job(self, job_id: str) -> LiveJob:
         """A job by id; EntityNotFound when the platform does not know it."""
         data = await self._query("DescribeJob", {"id": job_id})
-        if not data.get("job"):
+        job = parse(_Job, data, "DescribeJob").job
+        if job is None:
             raise EntityNotFound(f"EntityNotFound: job {job_id}")
-        return JobOut.model_validate(data["job"]).to_live()
+        return job.to_live()
 
     # -- models ----------------------------------------------------------------------------
 
@@ -260,7 +259,7 @@ class GraphQLPlatform:
         """updateModelComputeConfig with only the given fields."""
         config = _camel({"tp": tp, "kv_cache_len": kv_cache_len, "max_seq_len": max_seq_len})
         data = await self._mutate("UpdateModelComputeConfig", {"idOrKey": model, "input": config})
-        return ModelOut.model_validate(data["updateModelComputeConfig"]).to_live()
+        return _field(ModelOut, data, "UpdateModelComputeConfig", "updateModelComputeConfig").to_live()
 
     # -- projects --------------------------------------------------------------------------
 
@@ -271,7 +270,7 @@ class GraphQLPlatform:
         project_input = _camel({"key": key, "name": name, "description": description})
         return await self._send_once(
             "CreateProject", {"input": project_input},
-            lambda d: ProjectOut.model_validate(d["createProject"]).to_live(),
+            lambda d: _field(ProjectOut, d, "CreateProject", "createProject").to_live(),
             lambda: self._get_project(key),
         )
 
@@ -282,7 +281,7 @@ class GraphQLPlatform:
         """updateProject with only the given fields (is_archived=True is how delete works)."""
         update = _camel({"name": name, "description": description, "is_archived": is_archived})
         data = await self._mutate("UpdateProject", {"idOrKey": key, "input": update})
-        return ProjectOut.model_validate(data["updateProject"]).to_live()
+        return _field(ProjectOut, data, "UpdateProject", "updateProject").to_live()
 
     # -- deployments -----------------------------------------------------------------------
 
@@ -302,20 +301,23 @@ class GraphQLPlatform:
         if num_draft_steps is not None:
             deploy_input["speculativeDecoding"] = {"numDraftSteps": num_draft_steps}
 
-        async def find_deployed() -> ModelServiceOut | None:
+        async def find_deployed() -> DeployModelOut | None:
             current = await self._describe_service(project, model)
             if current is None or not current.is_deployed():
                 return None
             live = await self._service_to_live(current, project)
-            # Deployed by our call iff it now has the placement we asked for.
-            return current if set(live.compute_pools) == set(compute_pools) else None
+            # Deployed by our call iff it now has the placement we asked for. (Its warnings
+            # were in the answer that was lost.)
+            if set(live.compute_pools) != set(compute_pools):
+                return None
+            return DeployModelOut(modelService=current)
 
-        service = await self._send_once(
+        result = await self._send_once(
             "DeployModel", {"input": deploy_input},
-            lambda d: ModelServiceOut.model_validate(d["deployModel"]["modelService"]),
+            lambda d: _field(DeployModelOut, d, "DeployModel", "deployModel"),
             find_deployed,
         )
-        deployment = await self._service_to_live(service, project)
+        deployment = await self._service_to_live(result.model_service, project)
         flags: dict[str, Any] = {}
         if is_default is not None and is_default != deployment.is_default:
             flags["is_default"] = is_default
@@ -323,6 +325,7 @@ class GraphQLPlatform:
             flags["desired_online"] = desired_online
         if flags:
             deployment = await self.update_deployment(project, model, **flags)
+        deployment.warnings = list(result.warnings)
         return deployment
 
     async def _attach(self, project: str, model: str) -> None:
@@ -330,7 +333,7 @@ class GraphQLPlatform:
             return True if await self._describe_service(project, model) is not None else None
 
         def check(data: dict[str, Any]) -> bool:
-            out = AddModelsOut.model_validate(data["addModelsToProject"])
+            out = _field(AddModelsOut, data, "AddModelsToProject", "addModelsToProject")
             # "already attached" is what we wanted; anything else is a real refusal.
             problems = [f for f in out.failures if "already" not in f.reason.lower()]
             if problems:
@@ -363,7 +366,7 @@ class GraphQLPlatform:
         service_input.update(_camel({"is_default": is_default, "desired_online": desired_online}))
         data = await self._mutate("UpdateModel", {"input": service_input})
         return await self._service_to_live(
-            ModelServiceOut.model_validate(data["updateModelService"]), project
+            _field(ModelServiceOut, data, "UpdateModel", "updateModelService"), project
         )
 
     async def remove_deployment(self, project: str, model: str) -> None:
@@ -399,9 +402,37 @@ class GraphQLPlatform:
 
         return await self._send_once(
             "CreateJob", {"input": job_input},
-            lambda d: JobOut.model_validate(d["createJob"]).to_live(),
+            lambda d: _field(JobOut, d, "CreateJob", "createJob").to_live(),
             find_new,
         )
+
+
+def _field(model: type[M], data: dict[str, Any], operation: str, name: str) -> M:
+    """The root field `name` of a mutation's answer, parsed (a null is an error too)."""
+    value = data.get(name)
+    if value is None:
+        raise PlatformError(f"the platform's answer to {operation} has no {name}")
+    return parse(model, value, operation, name)
+
+
+class _Pools(Lenient):
+    compute_pools: list[ComputePoolOut] = Field(default_factory=list)
+
+
+class _ProjectWithService(Lenient):
+    model_service: ModelServiceOut | None = None
+
+
+class _ProjectService(Lenient):
+    project: _ProjectWithService | None = None
+
+
+class _Project(Lenient):
+    project: ProjectOut | None = None
+
+
+class _Job(Lenient):
+    job: JobOut | None = None
 
 
 def _placement(compute_pools: list[str], max_ttft_ms: int | None) -> dict[str, Any]:

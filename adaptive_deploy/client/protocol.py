@@ -25,10 +25,6 @@ class Platform(Protocol):
         """The whole live state (or the given projects' part) in a handful of requests."""
         ...
 
-    async def whoami(self) -> dict[str, Any]:
-        """The caller's identity and role, e.g. {"name": ..., "role": "admin"}."""
-        ...
-
     async def update_model_compute_config(
         self, model: str, *, tp: int | None = None, kv_cache_len: int | None = None,
         max_seq_len: int | None = None,
@@ -49,7 +45,8 @@ class Platform(Protocol):
         is_default: bool | None = None, desired_online: bool | None = None,
     ) -> LiveDeployment:
         """addModelsToProject + deployModel (+ updateModelService for is_default /
-        desired_online). Safe against unknown outcomes: re-reads live state before re-sending."""
+        desired_online). Safe against unknown outcomes: re-reads live state before re-sending.
+        The platform's deployModel warnings come back in `LiveDeployment.warnings`."""
         ...
 
     async def update_deployment(

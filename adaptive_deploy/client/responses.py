@@ -1,17 +1,27 @@
 """Lenient pydantic models of GraphQL responses, and their mapping onto `adaptive_deploy.live`.
 
-Lenient on purpose (unlike the configuration models): unknown fields are ignored and most fields
-are optional, so a newer platform that adds or omits a field does not break reads. Field names
-follow the GraphQL camelCase names through an alias generator.
+Lenient on purpose (unlike the configuration models), because the contract derived from the
+official SDK (contract/adaptive-sdk-<version>.graphql) does not prove everything the tool reads:
+
+- a null where a field has a default reads as the default: the contract does not prove that
+  `isSpecDecDraft`, `supportedTp`, `deleted`, `isArchived`, `gpuTotal`, `gpuAllocated`,
+  `status`, `placement` ... are never null;
+- enum values are plain strings, so a value this version does not know is carried, not refused;
+- unknown fields are ignored.
+
+What cannot be read at all (a missing id or key, a number where a list belongs) is one
+`PlatformError` naming the operation and the field — `parse(...)` — never a pydantic traceback.
+Field names follow the GraphQL camelCase names through an alias generator.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
+from adaptive_deploy.errors import PlatformError
 from adaptive_deploy.live import (
     LiveComputeConfig,
     LiveComputePool,
@@ -25,6 +35,38 @@ from adaptive_deploy.live import (
 
 class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_reads_as_default(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name is not None:
+            field = cls.model_fields[info.field_name]
+            if not field.is_required():
+                return field.get_default(call_default_factory=True)
+        return value
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], data: Any, operation: str, path: str = "") -> M:
+    """`data` as `model`, or a PlatformError naming the operation and the field at fault."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = path
+        for part in first["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        shown = repr(first.get("input"))
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        where = f" at {loc}" if loc else ""
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise PlatformError(
+            f"the platform's answer to {operation} is not what the API defines{where}: "
+            f"{first['msg'].lower()}, got {shown}{more}"
+        ) from None
 
 
 class KeyRef(Lenient):
@@ -51,6 +93,12 @@ class ModelOut(Lenient):
     compute_config: ComputeConfigOut | None = None
     backbone: KeyRef | None = None
 
+    @field_validator("supported_tp", mode="before")
+    @classmethod
+    def _tp_list(cls, value: Any) -> Any:
+        # Not proven to be a list: a single value reads as a list of one.
+        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
     def to_live(self) -> LiveModel:
         cc = self.compute_config
         return LiveModel(
@@ -66,6 +114,11 @@ class ModelOut(Lenient):
 class PlacementOut(Lenient):
     compute_pools: list[str] = Field(default_factory=list)
     max_ttft_ms: int | None = None
+
+    @field_validator("compute_pools", mode="before")
+    @classmethod
+    def _pool_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class ModelServiceOut(Lenient):
@@ -86,7 +139,8 @@ class ModelServiceOut(Lenient):
         return not (self.status == "OFFLINE" and self.placement is None)
 
     def model_key(self) -> str:
-        """The bound model's key (the service key mirrors it when the model is absent)."""
+        """The bound model's key, `model { key }`. (The service's own key is only a fallback
+        for an answer without the model: nothing proves the two are equal.)"""
         return (self.model.key if self.model else None) or self.key or ""
 
     def to_live(self, project: str, pool_keys: dict[str, str]) -> LiveDeployment:
@@ -150,15 +204,45 @@ class ComputePoolOut(Lenient):
 class JobDetailsOut(Lenient):
     args: dict[str, Any] | None = None
 
+    @field_validator("args", mode="before")
+    @classmethod
+    def _args_object(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) else None
+
 
 class JobCommonDetailsOut(Lenient):
     num_gpus: int | None = None
-    compute_pool: str | None = None
+    compute_pool_id: str | None = None
+
+
+class ByproductsOut(Lenient):
+    typename: str | None = Field(default=None, alias="__typename")
+    model: KeyRef | None = None
 
 
 class ArtifactOut(Lenient):
     kind: str | None = None
+    name: str | None = None
     metadata: dict[str, Any] | None = None
+    byproducts: ByproductsOut | None = None
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_object(cls, value: Any) -> Any:
+        # JsObject: anything but an object carries no model key
+        return value if isinstance(value, dict) else None
+
+    def produced_model(self) -> str | None:
+        """The model this artifact stands for: its `ModelByproducts { model }`, else the
+        `model_key` harmony-client writes into a model artifact's metadata."""
+        if self.byproducts is not None and self.byproducts.model is not None \
+                and self.byproducts.model.key:
+            return self.byproducts.model.key
+        if self.kind == "MODEL":
+            key = (self.metadata or {}).get("model_key")
+            if isinstance(key, str) and key:
+                return key
+        return None
 
 
 class JobOut(Lenient):
@@ -175,18 +259,9 @@ class JobOut(Lenient):
     artifacts: list[ArtifactOut] = Field(default_factory=list)
 
     def to_live(self) -> LiveJob:
-        # The produced model and the draft acceptance rate come from the MODEL artifact's
-        # metadata (how the platform reports a specdec_alignment result).
-        output_model: str | None = None
-        acceptance: float | None = None
-        for artifact in self.artifacts:
-            meta = artifact.metadata or {}
-            if artifact.kind == "MODEL" or "modelKey" in meta:
-                key = meta.get("modelKey")
-                output_model = str(key) if key else output_model
-                rate = meta.get("acceptanceRate")
-                if isinstance(rate, (int, float)):
-                    acceptance = float(rate)
+        output_model = next(
+            (key for key in (a.produced_model() for a in self.artifacts) if key), None
+        )
         return LiveJob(
             id=self.id, name=self.name, status=self.status,
             recipe=self.recipe.key if self.recipe else None,
@@ -194,7 +269,7 @@ class JobOut(Lenient):
             progress=self.progress or 0.0, error=self.error,
             args=dict(self.details.args or {}) if self.details else {},
             num_gpus=self.common_details.num_gpus if self.common_details else None,
-            created_at=self.created_at, output_model=output_model, acceptance_rate=acceptance,
+            created_at=self.created_at, output_model=output_model,
         )
 
 
@@ -214,6 +289,11 @@ class ReadLiveOut(Lenient):
     compute_pools: list[ComputePoolOut] = Field(default_factory=list)
     projects: list[ProjectOut] = Field(default_factory=list)
     jobs: JobConnectionOut = Field(default_factory=JobConnectionOut)
+
+
+class DeployModelOut(Lenient):
+    model_service: ModelServiceOut
+    warnings: list[str] = Field(default_factory=list)
 
 
 class AddModelsFailureOut(Lenient):

@@ -4,10 +4,14 @@ One `GraphQLTransport` per connection. `execute(...)` posts one GraphQL document
 `{base_url}/api/graphql` and returns its `data`, or raises one of `adaptive_deploy.errors`:
 
     PlatformError
-    ├── AuthError            401, 403, or a FORBIDDEN / UNAUTHENTICATED GraphQL error
-    ├── EntityNotFound       a GraphQL error whose message starts with "EntityNotFound"
+    ├── AuthError            401, 403, or a GraphQL error refusing the key or a permission
+    ├── EntityNotFound       a GraphQL error whose message contains "EntityNotFound:"
     └── PlatformUnavailable  retries exhausted, connection refused, timeouts
         └── OutcomeUnknown   a non-idempotent mutation may or may not have been applied
+
+GraphQL errors are read as the official SDK reads them: "EntityNotFound:" anywhere in the message
+of any error means not found; `extensions.code` is optional (the SDK never reads it), so it is
+used when present and the message's words otherwise.
 
 Retries (exponential backoff, full jitter, `Retry-After` honoured) cover connection errors, 408,
 429, 502, 503 and 504. A non-idempotent mutation is only re-sent when the request provably did
@@ -41,6 +45,12 @@ RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
 # non-idempotent mutation. 408/502/504 may arrive after the work was done.
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
 MAX_POOL = 64  # connections: --parallelism up to 32 plus headroom for concurrent reads
+USER_AGENT = "adaptive-deploy/{version}"
+# Optional error codes meaning "this key may not": the SDK proves none, servers differ.
+_FORBIDDEN_CODES = frozenset({"FORBIDDEN", "PERMISSION_DENIED", "UNAUTHORIZED"})
+_UNAUTHENTICATED_CODES = frozenset({"UNAUTHENTICATED"})
+_FORBIDDEN_WORDS = ("forbidden", "permission denied", "missing permission", "not authorized",
+                    "not allowed", "unauthorized", "access denied", "insufficient permission")
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -77,6 +87,12 @@ def _scrub(text: str, secrets: set[str] | frozenset[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def _version() -> str:
+    from adaptive_deploy import __version__
+
+    return __version__
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -131,7 +147,8 @@ class GraphQLTransport:
         self._max_retry_after = max_retry_after_s
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json",
+                     "User-Agent": USER_AGENT.format(version=_version())},
             timeout=httpx.Timeout(timeout_s),
             limits=httpx.Limits(max_connections=MAX_POOL, max_keepalive_connections=MAX_POOL),
             verify=True,
@@ -253,10 +270,12 @@ class GraphQLTransport:
 
     def _forbidden_message(self, operation_name: str, mutation: bool, detail: str = "") -> str:
         env = self.key_ref
-        # The platform's own words usually name the missing permission: keep them.
-        why = detail or f"permission denied for {operation_name}"
+        # The platform's own words usually name the missing permission: keep them. Role names
+        # are the platform's to define, so none is assumed here.
+        why = detail or "permission denied"
         if mutation:
-            return f"the key in {env} is read-only; applying needs an admin key ({why})"
+            return (f"the key in {env} may not change the platform ({operation_name}: {why}); "
+                    "apply needs a key whose role grants it")
         return f"the key in {env} may not read {operation_name} ({why})"
 
     def _graphql_error(
@@ -274,12 +293,13 @@ class GraphQLTransport:
             else:
                 messages.append(str(item))
         text = self.redact("; ".join(m for m in messages if m) or "unknown error")
-        if "UNAUTHENTICATED" in codes:
+        if codes & _UNAUTHENTICATED_CODES:
             return AuthError(
                 f"the platform rejected the API key in {self.key_ref}: {text}"
             )
-        if "FORBIDDEN" in codes:
-            return AuthError(self._forbidden_message(operation_name, mutation, text))
-        if any(m.startswith("EntityNotFound") for m in messages):
+        if any("EntityNotFound:" in m for m in messages):
             return EntityNotFound(text)
+        lowered = text.lower()
+        if codes & _FORBIDDEN_CODES or any(w in lowered for w in _FORBIDDEN_WORDS):
+            return AuthError(self._forbidden_message(operation_name, mutation, text))
         return PlatformError(f"{operation_name} failed: {text}")

@@ -11,13 +11,21 @@ Routes:
 Auth: with `api_keys` (key → role), a missing or unknown key gets HTTP 401 with a JSON body;
 only the `admin` role may run mutations (others get a GraphQL error with extensions.code
 FORBIDDEN). With `api_keys=None` auth is off and every caller is admin (the embedded platform).
+
+Recording (a test aid): with `record_requests` — or the environment variable
+ADAPTIVE_DEPLOY_RECORD_REQUESTS, so that every emulator a test session starts, served or
+embedded, records — each GraphQL request body is appended to that file as one JSON line with the
+caller's User-Agent, for checking against the API contract. Bodies hold job args as sent, so
+point it only at a test's own files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from functools import lru_cache
 from importlib import resources
@@ -27,6 +35,7 @@ from typing import Any
 from graphql import (
     DocumentNode,
     GraphQLError,
+    GraphQLScalarType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -45,6 +54,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 ROLES = ("admin", "read-only", "inference", "annotator")
+RECORD_ENV = "ADAPTIVE_DEPLOY_RECORD_REQUESTS"
 _MAX_BODY = 10 * 1024 * 1024
 
 
@@ -52,11 +62,57 @@ class DroppedResponse(ConnectionResetError):
     """Raised after a committed mutation to make the server reset the connection."""
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return isinstance(value, str)
+
+
+# The values each scalar of schema.graphql accepts, in and out. The contract keeps placeholder
+# names (StrScalar, ...) where the SDK does not prove the real scalar: they hold what the SDK
+# reads them as. `Unknown` (a field whose type the SDK does not prove) holds any JSON value.
+SCALARS: dict[str, Callable[[Any], bool]] = {
+    "StrScalar": lambda v: isinstance(v, str),
+    "IntScalar": _is_int,
+    "FloatScalar": lambda v: _is_int(v) or isinstance(v, float),
+    "BoolScalar": lambda v: isinstance(v, bool),
+    "IntOrStrScalar": lambda v: _is_int(v) or isinstance(v, str),
+    "IdOrKey": lambda v: isinstance(v, str) and v != "",
+    "UUID": _is_uuid,
+}
+
+
+def _strict(scalar: GraphQLScalarType, accepts: Callable[[Any], bool]) -> None:
+    def parse_value(value: Any) -> Any:
+        if not accepts(value):
+            raise GraphQLError(f"{scalar.name} cannot represent {json.dumps(value)}")
+        return value
+
+    def serialize(value: Any) -> Any:
+        if not accepts(value):   # an emulator bug, reported as an internal error
+            raise TypeError(f"{scalar.name} cannot represent {value!r}")
+        return value
+
+    scalar.serialize = serialize  # type: ignore[method-assign]
+    scalar.parse_value = parse_value  # type: ignore[method-assign]
+
+
 @lru_cache(maxsize=1)
 def load_schema() -> GraphQLSchema:
-    """The emulator's GraphQL schema, built from schema.graphql."""
+    """The emulator's GraphQL schema, built from schema.graphql (generated from the contract)."""
     sdl = (resources.files("adaptive_deploy.emulator") / "schema.graphql").read_text("utf-8")
-    return build_schema(sdl)
+    schema = build_schema(sdl)
+    for name, accepts in SCALARS.items():
+        scalar = schema.get_type(name)
+        if isinstance(scalar, GraphQLScalarType):
+            _strict(scalar, accepts)
+    return schema
 
 
 def _root(emu: Emulator) -> dict[str, Any]:
@@ -77,7 +133,7 @@ def _root(emu: Emulator) -> dict[str, Any]:
         "job": lambda info, id: emu.job(id),
         "me": lambda info: emu.user(*caller(info)),
         "roles": lambda info: emu.roles(),
-        "permissions": lambda info: emu.permissions(caller(info)[1]),
+        "permissions": lambda info: emu.permissions(),
         # mutations
         "updateModelComputeConfig":
             lambda info, idOrKey, input: emu.update_model_compute_config(idOrKey, input),
@@ -109,6 +165,10 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
         out["path"] = list(error.path)
     if isinstance(original, EmulatorError):
         out["extensions"] = {"code": original.code}
+    elif isinstance(original, GraphQLError):
+        # Argument coercion at execution, e.g. an explicit null into a non-null argument.
+        out["message"] = original.message
+        out["extensions"] = {"code": "BAD_USER_INPUT"}
     elif original is not None:
         # A bug in the emulator: say so without leaking internals.
         out["message"] = f"Internal error: {type(original).__name__}"
@@ -123,9 +183,10 @@ class EmulatorApp:
 
     def __init__(
         self, emulator: Emulator, *, api_keys: Mapping[str, str] | None,
-        faults: FaultInjector,
+        faults: FaultInjector, record_requests: Path | None = None,
     ) -> None:
         self.emulator = emulator
+        self.record_requests = record_requests
         self.api_keys = dict(api_keys) if api_keys is not None else None
         self.faults = faults
         self.schema = load_schema()
@@ -255,6 +316,8 @@ class EmulatorApp:
                 {"message": f"Bad request: expected a JSON body with a query string ({exc})",
                  "extensions": {"code": "BAD_REQUEST"}}]})
             return
+        if self.record_requests is not None:
+            self._record(scope, request)
         document, errors = self._document(query)
         operation = self._operation(document, operation_name) if document is not None else None
         is_mutation = operation is not None and operation.operation == OperationType.MUTATION
@@ -295,6 +358,18 @@ class EmulatorApp:
             return
         self.faults.count("ok", op_label)
         await self._json(send, 200, result)
+
+    def _record(self, scope: Scope, request: Any) -> None:
+        headers = dict(scope.get("headers") or [])
+        line = json.dumps({"userAgent": headers.get(b"user-agent", b"").decode("latin-1"),
+                           "body": request}) + "\n"
+        assert self.record_requests is not None
+        # One write on an O_APPEND descriptor: lines from several processes do not interleave.
+        fd = os.open(self.record_requests, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
 
     async def _pre_fault(self, decision: Decision, send: Send, op_label: str | None) -> bool:
         """Faults that answer before anything executes. True when a response was sent."""
@@ -378,10 +453,13 @@ def create_app(
     job_durations: tuple[float, float] = (1.0, 3.0),
     faults: FaultConfig | Mapping[str, Any] | None = None,
     clock: Callable[[], float] = time.time,
+    record_requests: str | Path | None = None,
 ) -> EmulatorApp:
     """Build the emulator's ASGI app over the SQLite file `db_path` (created and seeded from
     `seed` when new). `api_keys` maps key → role (admin, read-only, inference, annotator);
-    None turns auth off. `job_durations` is (pending seconds, running seconds)."""
+    None turns auth off. `job_durations` is (pending seconds, running seconds).
+    `record_requests` (default: $ADAPTIVE_DEPLOY_RECORD_REQUESTS) appends every GraphQL request
+    body to that file."""
     if api_keys is not None:
         bad = sorted({r for r in api_keys.values() if r not in ROLES})
         if bad:
@@ -393,4 +471,6 @@ def create_app(
     timing = Timing(online_delay_s=online_delay_s, job_pending_s=job_durations[0],
                     job_running_s=job_durations[1])
     emulator = Emulator(db_path, seed=seed, timing=timing, clock=clock)
-    return EmulatorApp(emulator, api_keys=api_keys, faults=FaultInjector(config))
+    record = record_requests if record_requests is not None else os.environ.get(RECORD_ENV)
+    return EmulatorApp(emulator, api_keys=api_keys, faults=FaultInjector(config),
+                       record_requests=Path(record) if record else None)

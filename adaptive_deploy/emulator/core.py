@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 import sqlite3
 import threading
@@ -525,8 +524,6 @@ class Emulator:
         if target is None:
             return {"error": f"EntityNotFound: model {args.get('target_model')}"}
         out_key = f"{target['key']}_accelerated"
-        # A deterministic acceptance rate per job, so tests and re-reads agree.
-        rate = round(random.Random(job["id"]).uniform(0.55, 0.85), 3)
         if out_key not in self._by("models", "key"):
             memory = json.loads(target["memory"])
             if draft is not None and memory:
@@ -541,10 +538,9 @@ class Emulator:
                 kv_cache_len=target["kv_cache_len"], max_seq_len=target["max_seq_len"],
                 spec_dec_draft=False, memory=memory, training_job=job["id"],
             )
-        return {
-            "modelKey": out_key, "acceptanceRate": rate, "targetModel": target["key"],
-            "draftModel": args.get("draft_model"),
-        }
+        # The model artifact's metadata as harmony-client registers it (ModelArtifact:
+        # name = kind-model key, metadata {"model_key": key}).
+        return {"model_key": out_key}
 
     # ------------------------------------------------------------------ output records
 
@@ -566,8 +562,7 @@ class Emulator:
             "isSpecDecDraft": bool(row["spec_dec_draft"]),
             "capabilities": ["TextGeneration"], "supportedTp": json.loads(row["supported_tp"]),
             "family": row["family"], "publisher": None, "size": row["size"],
-            "computeConfig": cc, "harmonyUrl": f"model_registry://{key}",
-            "nodeStatuses": lambda info, **_: self._node_statuses(key),
+            "computeConfig": cc, "harmonyUrl": f"model_registry://{key}", "metrics": [],
             "projects": lambda info, filter=None, **_: self._model_projects(key, filter),
             "modelServices": lambda info, filter=None, **_: self._model_services(key, filter),
             "trainingRun": lambda info, **_: self._maybe_job(row["training_job"]),
@@ -580,23 +575,6 @@ class Emulator:
     def _maybe_job(self, job_id: str | None) -> Record | None:
         row = self._by("jobs", "id").get(job_id) if job_id else None
         return self.job_record(row) if row is not None else None
-
-    def _node_statuses(self, model_key: str) -> list[Record]:
-        out: list[Record] = []
-        node = {"PENDING": "SPAWNING", "ONLINE": "READY", "ERROR": "FAILED"}
-        for s in self._services_of_model(model_key):
-            status, error = self._service_status(s)
-            if status not in node:
-                continue
-            for pool_key in json.loads(s["compute_pools"]):
-                pool = self._by("pools", "key").get(pool_key)
-                out.append({
-                    "status": node[status], "error": error,
-                    "progress": 1.0 if status == "ONLINE" else 0.0,
-                    "computePool": self.pool_record(pool) if pool is not None else None,
-                    "harmonyServer": f"{pool_key}-0",
-                })
-        return out
 
     def _project_filter(self, rows: list[sqlite3.Row], flt: dict[str, Any] | None) -> list[Record]:
         archived = (flt or {}).get("isArchived")
@@ -629,7 +607,7 @@ class Emulator:
             "model": lambda info, **_: self._maybe_model(row["model"]),
             "status": status, "error": error, "isDefault": bool(row["is_default"]),
             "desiredOnline": bool(row["desired_online"]), "deleted": False,
-            "placement": placement, "systemPromptTemplate": None, "toolProviders": [],
+            "placement": placement, "metrics": [],
         }
 
     def project_record(self, row: sqlite3.Row) -> Record:
@@ -708,7 +686,7 @@ class Emulator:
             allocated = min(int(pool["world_size"]), sum(a["numGpus"] for a in allocations))
             out.append({
                 "id": _seed_id("group", f"{pool['key']}/{i}"), "key": f"{pool['key']}-{i}",
-                "computePool": {"id": pool["id"], "key": pool["key"], "name": pool["name"]},
+                "computePool": lambda info, _p=pool, **_: self.pool_record(_p),
                 "status": "ONLINE", "url": f"http://harmony-{pool['key']}-{i}.emulator.local",
                 "worldSize": pool["world_size"], "inferencePartitionSize": pool["partition_size"],
                 "gpuTotal": pool["world_size"], "gpuAllocated": allocated,
@@ -733,22 +711,30 @@ class Emulator:
         }
 
     def job_record(self, row: sqlite3.Row) -> Record:
-        """A Job. The specdec output and acceptance rate appear as a MODEL artifact."""
+        """A Job. A completed specdec_alignment job's output is a MODEL artifact shaped as the
+        real types expose it: byproducts `ModelByproducts { model }`, and the metadata
+        harmony-client registers (`{"model_key": key}`)."""
         status, progress, started, ended = self._job_state(row)
         result = json.loads(row["result"]) if row["result"] else {}
         artifacts = []
         checkpoints: list[str] = []
-        if status == "COMPLETED" and result.get("modelKey"):
-            checkpoints = [result["modelKey"]]
+        # "modelKey": databases written before the artifact followed harmony-client's metadata
+        out_key = result.get("model_key") or result.get("modelKey")
+        if status == "COMPLETED" and out_key:
+            checkpoints = [out_key]
             artifacts.append({
-                "id": _seed_id("artifact", row["id"]), "name": result["modelKey"],
-                "kind": "MODEL", "status": "READY",
-                "uri": f"model_registry://{result['modelKey']}", "metadata": result,
-                "createdAt": _ms(ended or self.now()), "byproducts": None,
+                "id": _seed_id("artifact", row["id"]), "jobId": row["id"],
+                "job": lambda info, **_: self.job_record(row), "name": out_key,
+                "kind": "MODEL", "status": "READY", "uri": f"model_registry://{out_key}",
+                "metadata": {"model_key": out_key}, "createdAt": _ms(ended or self.now()),
+                "downloadUrl": None,
+                "byproducts": {"__typename": "ModelByproducts",
+                               "model": lambda info, **_: self._maybe_model(out_key)},
             })
         stage_status = {"PENDING": "PENDING", "RUNNING": "RUNNING", "COMPLETED": "DONE",
                         "CANCELED": "CANCELLED"}[status]
         project = self._by("projects", "id").get(row["project_id"])
+        pool = self._by("pools", "key").get(row["compute_pool"])
         return {
             "id": row["id"], "name": row["name"], "status": status,
             "createdAt": _ms(row["created_at"]), "createdBy": None,
@@ -770,8 +756,12 @@ class Emulator:
             "recipe": self.recipe_record(row["recipe"]),
             "details": {"__typename": "CustomRecipeJobDetails", "args": json.loads(row["args"]),
                         "recipeHash": None, "resumeArtifactId": None, "harmonyImageTag": None},
-            "commonDetails": {"computePool": row["compute_pool"], "numGpus": row["num_gpus"],
-                              "gpuDurationMs": None},
+            "commonDetails": {
+                "computePoolId": pool["id"] if pool is not None else None,
+                "numGpus": row["num_gpus"],
+                "gpuDurationMs": _ms((ended - started) * row["num_gpus"])
+                if ended is not None and started is not None else None,
+            },
         }
 
     # ------------------------------------------------------------------ queries
@@ -853,9 +843,11 @@ class Emulator:
         return {"id": _seed_id("role", key), "key": key, "name": key, "createdAt": 0,
                 "permissions": perms}
 
-    def permissions(self, role: str) -> list[str]:
-        """The permissions of a role."""
-        return list(self._role_record(role)["permissions"])
+    def permissions(self) -> list[str]:
+        """Query.permissions: every permission in the system (not the caller's: a caller's
+        permissions are those of its teams' roles, `me.teams[].role.permissions`)."""
+        perms = {p for r in self._rows_plain("roles") for p in json.loads(r["permissions"])}
+        return sorted(perms)
 
     def user(self, name: str, role: str) -> Record:
         """Query.me for the caller: a user per API key, never showing the key."""

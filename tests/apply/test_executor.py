@@ -11,7 +11,7 @@ import pytest
 from adaptive_deploy.apply.executor import ExecutorOptions, execute
 from adaptive_deploy.apply.hooks import CollectingHooks
 from adaptive_deploy.config.models import StateConfig
-from adaptive_deploy.errors import PlatformError
+from adaptive_deploy.errors import AuthError, PlatformError
 from adaptive_deploy.live import LiveDeployment, LiveJob, LiveModel, LiveProject, LiveState
 from adaptive_deploy.state import open_state
 from adaptive_deploy.state.base import StateStore
@@ -24,9 +24,12 @@ class RecordingPlatform:
     notice = None
     poll_interval_s = 0.0
 
-    def __init__(self, fail: set[str] | None = None, delay: float = 0.0) -> None:
+    def __init__(self, fail: set[str] | None = None, delay: float = 0.0,
+                 forbid: set[str] | None = None, warnings: list[str] | None = None) -> None:
         self.calls: list[str] = []
         self.fail = fail or set()
+        self.forbid = forbid or set()
+        self.warnings = warnings or []
         self.delay = delay
         self.running = 0
         self.max_running = 0
@@ -39,6 +42,9 @@ class RecordingPlatform:
             self.calls.append(name)
             if name in self.fail:
                 raise PlatformError(f"{name} refused by the platform")
+            if name in self.forbid:
+                raise AuthError(f"the key in $ADAPTIVE_API_KEY may not change the platform "
+                                f"({name}: missing permission)")
         finally:
             self.running -= 1
 
@@ -57,7 +63,8 @@ class RecordingPlatform:
     async def deploy(self, project: str, model: str, **fields: Any) -> LiveDeployment:
         await self._call(f"deploy {project}/{model}")
         return LiveDeployment(id=f"d-{project}-{model}", project=project, model=model,
-                              status="ONLINE", compute_pools=fields["compute_pools"])
+                              status="ONLINE", compute_pools=fields["compute_pools"],
+                              warnings=list(self.warnings))
 
     async def update_deployment(self, project: str, model: str, **fields: Any) -> LiveDeployment:
         await self._call(f"update_deployment {project}/{model} {sorted(fields)}")
@@ -73,7 +80,8 @@ class RecordingPlatform:
 
     async def create_job(self, *, name: str, **kwargs: Any) -> LiveJob:
         await self._call(f"create_job {name} {sorted(kwargs['args'].items())}")
-        return LiveJob(id=f"j-{name}", name=name, status="COMPLETED", acceptance_rate=0.7)
+        return LiveJob(id=f"j-{name}", name=name, status="COMPLETED",
+                       output_model=f"{name}_accelerated")
 
     async def get_job(self, job_id: str) -> LiveJob:
         return LiveJob(id=job_id, name=job_id[2:], status="COMPLETED")
@@ -197,7 +205,8 @@ def test_job_args_resolved_from_env_but_state_keeps_the_template(store: StateSto
     record = store.read().resources["job.train"]
     assert record.applied["args"]["dataset"] == "${env:DATASET_TOKEN}"
     assert "s3cr3t-value" not in repr(record)
-    assert any(e.extra.get("acceptance_rate") == 0.7 for e in hooks.events)
+    assert any(e.extra.get("output_model") == "train_accelerated" for e in hooks.events)
+    assert not any("acceptance" in str(e.extra) for e in hooks.events)
 
 
 def _record(address: str) -> Any:
@@ -215,3 +224,26 @@ def test_replace_removes_first_and_counts_as_add_and_destroy(store: StateStore) 
     assert platform.calls == ["remove a/base", "deploy a/base"]
     assert result.summary() == {"add": 1, "change": 0, "destroy": 1, "run": 0, "forget": 0,
                                 "failed": 0}
+
+
+def test_a_refused_key_stops_the_apply_at_once(store: StateStore) -> None:
+    """Who may apply is the platform's answer: the first permission error ends the apply, and
+    nothing after it is attempted."""
+    platform = RecordingPlatform(forbid={"create_project a"})
+    changes = [change(f"project.{k}", "create", {"name": k}) for k in "abcd"]
+    result, _ = run(changes, platform, store, parallelism=1)
+    assert isinstance(result.stopped_by, AuthError)
+    assert "$ADAPTIVE_API_KEY" in str(result.stopped_by)
+    assert platform.calls == ["create_project a"]
+    skipped = [r for r in result.results if r.skipped]
+    assert len(skipped) == 3 and all("refused the key" in (r.error or "") for r in skipped)
+
+
+def test_deploy_warnings_reach_the_hooks(store: StateStore) -> None:
+    warning = "pool-1 is at capacity: the model loads when GPUs free up"
+    platform = RecordingPlatform(warnings=[warning])
+    result, hooks = run([change("deployment.a/base", "create", {"compute_pools": ["pool-1"]})],
+                        platform, store)
+    assert not result.failed
+    assert [(e.address, e.message) for e in hooks.events if e.kind == "warning"] == [
+        ("deployment.a/base", warning)]

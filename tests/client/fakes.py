@@ -46,7 +46,8 @@ class FakePlatform:
         self.drop_after_commit: Counter[str] = Counter()
         self.fail_before_commit: Counter[str] = Counter()
         self.drop_with = "timeout"                # or "502"
-        self.bodies: list[dict[str, Any]] = []
+        self.bodies: list[dict[str, Any]] = []    # every request the client sent
+        self.deploy_warnings: list[str] = []
         self.clock = 1000
 
     def transport(self) -> httpx.MockTransport:
@@ -90,7 +91,10 @@ class FakePlatform:
         return proj
 
     def add_service(self, project: str, model: str, pools: list[str] | None = None) -> dict[str, Any]:
-        svc = {"id": str(uuid.uuid4()), "key": model, "status": "ONLINE" if pools else "OFFLINE",
+        # The service's own key is deliberately not the model's: nothing proves they are equal,
+        # and the client reads the model from `model { key }`.
+        svc = {"id": str(uuid.uuid4()), "key": f"svc-{model}",
+               "status": "ONLINE" if pools else "OFFLINE",
                "error": None, "isDefault": False, "desiredOnline": True, "deleted": False,
                "placement": {"computePools": pools, "maxTtftMs": None} if pools else None,
                "model": {"key": model}}
@@ -136,11 +140,6 @@ class FakePlatform:
         return {"project": {"key": v["project"],
                             "modelService": self._service_out(svc) if svc else None}}
 
-    def op_Me(self, v: dict[str, Any]) -> dict[str, Any]:
-        return {"me": {"id": "u", "name": "Admin", "email": "a@x",
-                       "teams": [{"team": {"key": "default"}, "role": {"key": "admin", "name": "Admin"}}]},
-                "permissions": ["model:write"]}
-
     def op_UpdateModelComputeConfig(self, v: dict[str, Any]) -> dict[str, Any]:
         model = self.models[v["idOrKey"]]
         model["computeConfig"] = {**(model["computeConfig"] or {}), **v["input"]}
@@ -185,7 +184,8 @@ class FakePlatform:
         if "speculativeDecoding" in inp:
             svc["numDraftSteps"] = inp["speculativeDecoding"]["numDraftSteps"]
         self.commits["DeployModel"] += 1
-        return {"deployModel": {"modelService": self._service_out(svc), "warnings": []}}
+        return {"deployModel": {"modelService": self._service_out(svc),
+                                "warnings": list(self.deploy_warnings)}}
 
     def op_UpdateModel(self, v: dict[str, Any]) -> dict[str, Any]:
         inp = v["input"]
@@ -213,7 +213,7 @@ class FakePlatform:
                "createdAt": self.clock, "progress": 0.0, "error": None,
                "project": {"key": inp["project"]}, "recipe": {"key": inp["recipe"]},
                "details": {"__typename": "CustomRecipeJobDetails", "args": inp["args"]},
-               "commonDetails": {"numGpus": inp["numGpus"], "computePool": inp.get("computePool")},
+               "commonDetails": {"numGpus": inp["numGpus"], "computePoolId": None},
                "artifacts": []}
         self.jobs.append(job)
         self.commits["CreateJob"] += 1

@@ -53,7 +53,7 @@ async def test_remote_connect_uses_key_from_env_and_hides_template_url(tmp_path:
     platform = connect(cfg, tmp_path, env={"U": SECRET_HOST, "ADAPTIVE_API_KEY": "sk-zzz-123"})
     assert isinstance(platform, GraphQLPlatform) and platform.notice is None
     with pytest.raises(PlatformUnavailable) as info:
-        await platform.whoami()
+        await platform.read_live()
     assert "very-secret-path" not in str(info.value)
     assert "sk-zzz-123" not in repr(platform)
     assert platform.request_count == 1

@@ -49,7 +49,6 @@ async def test_lifecycle_over_http(emulator_module: EmulatorServer) -> None:
     server.clear_faults()
     p = remote(server, server.admin_key)
     try:
-        assert (await p.whoami())["role"] == "admin"
         before = p.request_count
         live = await p.read_live()
         assert p.request_count - before == 1
@@ -101,8 +100,7 @@ async def test_specdec_job_over_http(emulator_module: EmulatorServer) -> None:
             await asyncio.sleep(0.1)
             job = await p.get_job(job.id)
         assert job.status == "COMPLETED"
-        assert job.output_model == "qwen-3-8b_accelerated"
-        assert job.acceptance_rate is not None and 0 < job.acceptance_rate <= 1
+        assert job.output_model == "qwen-3-8b_accelerated"   # the artifact's ModelByproducts
         live = await p.read_live()
         assert live.jobs["train-draft"].id == job.id
         assert "qwen-3-8b_accelerated" in live.models
@@ -118,10 +116,11 @@ async def test_read_only_key_cannot_apply(emulator_module: EmulatorServer) -> No
     p = remote(server, server.readonly_key)
     try:
         assert (await p.read_live()).models
-        with pytest.raises(AuthError, match=r"\$ADAPTIVE_API_KEY is read-only; applying needs an admin key") as info:
+        with pytest.raises(AuthError, match=r"the key in \$ADAPTIVE_API_KEY may not change the "
+                                             r"platform \(CreateProject: ") as info:
             await p.create_project("e2e-ro", name="nope")
         assert "missing permission" in str(info.value), "the platform's reason is kept"
-        with pytest.raises(AuthError, match="read-only"):
+        with pytest.raises(AuthError, match="may not change the platform"):
             await p.deploy("playground", "qwen-3-8b", compute_pools=["pool-1"])
     finally:
         await p.aclose()
@@ -176,7 +175,7 @@ async def test_dropped_responses_create_exactly_once(emulator_module: EmulatorSe
         server.clear_faults()
         live = await p.read_live(projects=["e2e-drop"])
         assert _services(server, "e2e-drop", "llama-3.1-8b") == 1
-        jobs = server.data('{ jobs(filter: {name: "drop-job"}) { nodes { id } } }')["jobs"]["nodes"]
+        jobs = server.data('{ jobs(page: {}, filter: {name: "drop-job"}) { nodes { id } } }')["jobs"]["nodes"]
         assert [j["id"] for j in jobs] == [job.id]
         assert list(live.projects) == ["e2e-drop"]
     finally:
@@ -217,7 +216,6 @@ async def test_embedded_default(tmp_path: Path) -> None:
     )
     assert (data / ".gitignore").read_text() == "*\n"
     try:
-        assert (await p.whoami())["role"] == "admin"
         await p.create_project("local", name="Local")
         await p.deploy("local", "qwen-3-8b", compute_pools=["pool-1"])
         dep = await p.get_deployment("local", "qwen-3-8b")

@@ -26,7 +26,7 @@ def test_document_validates_against_sdl(schema: GraphQLSchema, name: str) -> Non
 
 def test_every_operation_the_platform_needs_is_present() -> None:
     assert {
-        "ReadLive", "ListJobs", "DescribeJob", "DescribeProject", "DescribeModelService", "Me",
+        "ReadLive", "ListJobs", "DescribeJob", "DescribeProject", "DescribeModelService",
         "UpdateModelComputeConfig", "AddModelsToProject", "RemoveModelFromProject",
         "DeployModel", "UpdateModel", "CreateProject", "UpdateProject", "CreateJob",
     } <= set(documents.load())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from adaptive_deploy.client.platform import GraphQLPlatform
 from adaptive_deploy.client.transport import GraphQLTransport
 from adaptive_deploy.errors import PlatformError, PlatformUnavailable
 from tests.client.fakes import FakePlatform
+from tests.contract.checker import check_request, contract_schema
 
 
 async def _no_sleep(seconds: float) -> None:
@@ -25,10 +27,14 @@ def make(fake: FakePlatform, *, page: int = 500, max_retries: int = 3) -> GraphQ
 
 
 @pytest.fixture
-def fake() -> FakePlatform:
+def fake() -> Iterator[FakePlatform]:
     f = FakePlatform()
     f.add_project("support", "Customer support")
-    return f
+    yield f
+    # Every request the client sent in the test passes the SDK-derived contract.
+    problems = [f"{b['operationName']}: {p}" for b in f.bodies
+                for p in check_request(contract_schema(), b)]
+    assert problems == []
 
 
 async def test_read_live_maps_everything_in_one_request(fake: FakePlatform) -> None:
@@ -40,8 +46,10 @@ async def test_read_live_maps_everything_in_one_request(fake: FakePlatform) -> N
     p = make(fake)
     for _ in range(2):
         await p.create_job(name="train", recipe="specdec_alignment", project="support", args={"a": 1})
-    fake.jobs[-1]["artifacts"] = [{"kind": "MODEL", "metadata": {
-        "modelKey": "qwen-3-8b_accelerated", "acceptanceRate": 0.71}}]
+    fake.jobs[-1]["artifacts"] = [{"kind": "MODEL", "name": "qwen-3-8b_accelerated",
+                                   "metadata": {"model_key": "qwen-3-8b_accelerated"},
+                                   "byproducts": {"__typename": "ModelByproducts",
+                                                  "model": {"key": "qwen-3-8b_accelerated"}}}]
     before = p.request_count
     live = await p.read_live()
     assert p.request_count - before == 1
@@ -66,7 +74,7 @@ async def test_read_live_maps_everything_in_one_request(fake: FakePlatform) -> N
 
     job = live.jobs["train"]
     assert job.id == fake.jobs[-1]["id"], "the newest job of a name wins"
-    assert job.output_model == "qwen-3-8b_accelerated" and job.acceptance_rate == 0.71
+    assert job.output_model == "qwen-3-8b_accelerated"
     assert job.args == {"a": 1} and job.num_gpus == 1 and job.project == "support"
 
 
@@ -216,9 +224,8 @@ async def test_model_and_project_updates_send_only_given_fields(fake: FakePlatfo
     assert proj.is_archived and proj.name == "Customer support"
 
 
-async def test_whoami_and_get_job(fake: FakePlatform) -> None:
+async def test_get_job(fake: FakePlatform) -> None:
     p = make(fake)
-    assert (await p.whoami())["role"] == "admin"
     job = await p.create_job(name="j", recipe="r", project="support", args={})
     fake.jobs[0]["status"] = "COMPLETED"
     assert (await p.get_job(job.id)).status == "COMPLETED"
@@ -264,3 +271,119 @@ async def test_create_that_lands_late_is_found_after_conflict(fake: FakePlatform
     proj = await make(fake).create_project("late", name="Late")
     assert proj.key == "late"
     assert fake.commits["CreateProject"] == 1 and fake.calls["CreateProject"] == 2
+
+
+# -- the API as the official SDK defines it (contract/adaptive-sdk-0.14.2.graphql) -------------
+
+
+async def test_models_are_read_with_a_filter(fake: FakePlatform) -> None:
+    """Query.models(filter: ModelFilter!) has no proven default: a filter is always sent."""
+    await make(fake).read_live()
+    [body] = [b for b in fake.bodies if b["operationName"] == "ReadLive"]
+    assert "models(filter: {})" in body["query"]
+
+
+async def test_later_pages_of_jobs_leave_the_filter_out(fake: FakePlatform) -> None:
+    """jobs(filter: ListJobsFilterInput!): its default applies only when the variable is left
+    out; an explicit null into the non-null argument is an error."""
+    p = make(fake, page=1)
+    for i in range(3):
+        await p.create_job(name=f"j{i}", recipe="r", project="support", args={})
+    fake.bodies.clear()
+    await p.read_live()
+    pages = [b for b in fake.bodies if b["operationName"] == "ListJobs"]
+    assert len(pages) == 2
+    assert all("filter" not in b["variables"] for b in pages)
+    # Looking for a job by name does send a filter.
+    fake.bodies.clear()
+    await p.create_job(name="j9", recipe="r", project="support", args={})
+    named = [b for b in fake.bodies if b["operationName"] == "ListJobs"]
+    assert named and all(b["variables"]["filter"] == {"name": "j9"} for b in named)
+
+
+async def test_deployment_is_keyed_by_the_bound_model_not_the_service_key(
+    fake: FakePlatform,
+) -> None:
+    svc = fake.add_service("support", "qwen-3-8b", ["pool-1"])
+    assert svc["key"] != "qwen-3-8b"
+    p = make(fake)
+    live = await p.read_live()
+    assert ("support", "qwen-3-8b") in live.deployments
+    dep = await p.get_deployment("support", "qwen-3-8b")
+    assert dep is not None and dep.model == "qwen-3-8b"
+
+
+async def test_job_output_is_the_model_byproduct(fake: FakePlatform) -> None:
+    p = make(fake)
+    job = await p.create_job(name="j", recipe="specdec_alignment", project="support", args={})
+    fake.jobs[0]["artifacts"] = [
+        {"kind": "MODEL", "name": "x", "metadata": {},
+         "byproducts": {"__typename": "ModelByproducts", "model": {"key": "qwen-3-8b_accelerated"}}},
+    ]
+    assert (await p.get_job(job.id)).output_model == "qwen-3-8b_accelerated"
+
+
+async def test_job_output_from_harmony_client_metadata(fake: FakePlatform) -> None:
+    """Without a byproduct, a MODEL artifact's `model_key` (as harmony-client registers a model
+    artifact) names the produced model; other artifact kinds and other metadata do not."""
+    p = make(fake)
+    job = await p.create_job(name="j", recipe="specdec_alignment", project="support", args={})
+    fake.jobs[0]["artifacts"] = [
+        {"kind": "EVALUATION", "name": "e", "metadata": {"model_key": "not-this"},
+         "byproducts": None},
+        {"kind": "MODEL", "name": "m", "metadata": {"model_key": "qwen-3-8b_accelerated"},
+         "byproducts": None},
+    ]
+    assert (await p.get_job(job.id)).output_model == "qwen-3-8b_accelerated"
+    # The old emulator-only format is not an output the real platform produces.
+    fake.jobs[0]["artifacts"] = [{"kind": "MODEL", "name": "m", "byproducts": None,
+                                  "metadata": {"modelKey": "x", "acceptanceRate": 0.7}}]
+    live = await p.get_job(job.id)
+    assert live.output_model is None
+    assert not hasattr(live, "acceptance_rate")
+
+
+async def test_deploy_returns_the_platforms_warnings(fake: FakePlatform) -> None:
+    fake.deploy_warnings = ["pool-2 is at capacity: the model will load when a GPU frees up"]
+    dep = await make(fake).deploy("support", "qwen-3-8b", compute_pools=["pool-1"])
+    assert dep.warnings == fake.deploy_warnings
+
+
+async def test_fields_the_contract_does_not_prove_non_null_may_be_null(
+    fake: FakePlatform,
+) -> None:
+    fake.models["qwen-3-8b"].update(isSpecDecDraft=None, supportedTp=None, family=None)
+    fake.pools[0]["harmonyGroups"][0].update(gpuTotal=None, gpuAllocated=None)
+    fake.add_project("playground")["isArchived"] = None
+    svc = fake.add_service("playground", "qwen-3-8b", ["pool-1"])
+    svc.update(deleted=None, status="WARMING_UP", isDefault=None)   # an enum value we do not know
+    live = await make(fake).read_live()
+    model = live.models["qwen-3-8b"]
+    assert model.is_spec_dec_draft is False and model.supported_tp == [] and model.family is None
+    group = live.compute_pools["pool-1"].groups[0]
+    assert (group.gpu_total, group.gpu_allocated) == (0, 0)
+    assert live.projects["playground"].is_archived is False
+    dep = live.deployments[("playground", "qwen-3-8b")]
+    assert dep.status == "WARMING_UP" and dep.is_default is False
+
+
+@pytest.mark.parametrize(("where", "value", "field"), [
+    ("model", {"key": None}, "models[0].key"),
+    ("model", {"supportedTp": "all"}, "models[0].supportedTp"),
+    ("pool", {"harmonyGroups": {"key": "g"}}, "computePools[0].harmonyGroups"),
+    ("service", {"placement": {"computePools": 3}}, "projects[0].modelServices[0].placement"),
+])
+async def test_an_answer_of_the_wrong_shape_is_one_clear_error(
+    fake: FakePlatform, where: str, value: dict[str, Any], field: str,
+) -> None:
+    if where == "model":
+        fake.models = {"qwen-3-8b": {**fake.models["qwen-3-8b"], **value}}
+    elif where == "pool":
+        fake.pools[0].update(value)
+    else:
+        fake.add_service("support", "qwen-3-8b", ["pool-1"]).update(value)
+    with pytest.raises(PlatformError) as info:
+        await make(fake).read_live()
+    message = str(info.value)
+    assert "ReadLive" in message and field in message, message
+    assert "pydantic" not in message and "validation error" not in message.lower()

@@ -173,20 +173,32 @@ async def test_401_names_env_var_and_is_not_retried() -> None:
     assert len(seen) == 1
 
 
-async def test_403_on_mutation_names_missing_permission() -> None:
+async def test_403_on_mutation_names_the_env_var() -> None:
     handler, _ = sequence(httpx.Response(403))
     t, _ = make(handler)
-    with pytest.raises(AuthError, match=r"\$MY_KEY_VAR is read-only; applying needs an admin key"):
+    with pytest.raises(AuthError, match=r"the key in \$MY_KEY_VAR may not change the platform "
+                                         r"\(DeployModel: permission denied\)") as info:
         await t.execute("m", operation_name="DeployModel", mutation=True)
+    assert "admin" not in str(info.value), "role names are the platform's, not ours to assume"
 
 
 async def test_graphql_forbidden_on_mutation_is_auth_error() -> None:
-    body = {"data": None, "errors": [{"message": "read-only role",
+    body = {"data": None, "errors": [{"message": "missing permission model:write",
                                       "extensions": {"code": "FORBIDDEN"}}]}
     handler, _ = sequence(httpx.Response(200, json=body))
     t, _ = make(handler)
-    with pytest.raises(AuthError, match=r"read-only; applying needs an admin key \(read-only role\)"):
+    with pytest.raises(AuthError, match=r"\$MY_KEY_VAR may not change the platform "
+                                         r"\(CreateProject: missing permission model:write\)"):
         await t.execute("m", operation_name="CreateProject", mutation=True)
+
+
+async def test_permission_error_without_extensions_code_is_auth_error() -> None:
+    """The SDK never reads extensions.code: a server need not send one."""
+    body = {"data": None, "errors": [{"message": "Permission denied: model:write"}]}
+    handler, _ = sequence(httpx.Response(200, json=body))
+    t, _ = make(handler)
+    with pytest.raises(AuthError, match=r"\$MY_KEY_VAR may not change the platform"):
+        await t.execute("m", operation_name="DeployModel", mutation=True)
 
 
 async def test_entity_not_found() -> None:
@@ -195,6 +207,27 @@ async def test_entity_not_found() -> None:
     t, _ = make(handler)
     with pytest.raises(EntityNotFound, match=r"^EntityNotFound: model nope$"):
         await t.execute("q", operation_name="Q")
+
+
+@pytest.mark.parametrize("errors", [
+    # as the SDK reads it: "EntityNotFound:" anywhere in the message...
+    [{"message": "Query failed: EntityNotFound: project support"}],
+    # ... of any error, with or without extensions
+    [{"message": "something else"}, {"message": "EntityNotFound: model x",
+                                     "extensions": {"code": "NOT_FOUND"}}],
+])
+async def test_entity_not_found_anywhere_in_any_error(errors: list[dict[str, object]]) -> None:
+    handler, _ = sequence(httpx.Response(200, json={"data": None, "errors": errors}))
+    t, _ = make(handler)
+    with pytest.raises(EntityNotFound):
+        await t.execute("q", operation_name="Q")
+
+
+async def test_requests_name_the_client() -> None:
+    handler, seen = sequence(ok({}))
+    t, _ = make(handler)
+    await t.execute("q", operation_name="Q")
+    assert seen[0].headers["user-agent"].startswith("adaptive-deploy/")
 
 
 async def test_other_graphql_error_is_platform_error() -> None:

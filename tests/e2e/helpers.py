@@ -30,7 +30,10 @@ def run_cli(
     stdin: str | None = None,
 ) -> Result:
     """Run `adaptive-deploy ARGS` with NO_COLOR, non-interactive; never raises on exit code."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTIVE_")}
+    # No ADAPTIVE_* from the caller's environment — except the session's request recording
+    # (tests/fixtures/contract.py), so the embedded platform's requests are checked too.
+    full_env = {k: v for k, v in os.environ.items()
+                if not k.startswith("ADAPTIVE_") or k == "ADAPTIVE_DEPLOY_RECORD_REQUESTS"}
     full_env.update({"NO_COLOR": "1", "COLUMNS": "120"})
     full_env.update(env or {})
     proc = subprocess.run(

@@ -17,7 +17,7 @@ from tests.fixtures.emulator import EmulatorServer
 
 LIVE = """{
   projects { key modelServices { key } }
-  jobs { nodes { id name status } }
+  jobs(page: {}) { nodes { id name status } }
 }"""
 
 

@@ -75,7 +75,10 @@ def main() -> None:
         time.sleep(0.1)
     out["job_final"] = {"status": current.status.value, "progress": current.progress,
                         "artifacts": [{"kind": a.kind.value, "name": a.name,
-                                       "metadata": a.metadata} for a in current.artifacts]}
+                                       "metadata": a.metadata,
+                                       "byproducts": a.byproducts.typename__
+                                       if a.byproducts else None}
+                                      for a in current.artifacts]}
     # jobs.list() itself fails inside the SDK 0.14.2 (it assigns JobDataPlus objects to a
     # validate_assignment pydantic model), so call its generated ListJobs operation directly.
     from adaptive_sdk.graphql_client.input_types import CursorPageInput, ListJobsFilterInput
