@@ -40,8 +40,10 @@ from graphql import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-SDK_VERSION = "0.14.2"
-CONTRACT = ROOT / "contract" / f"adaptive-sdk-{SDK_VERSION}.graphql"
+# The one committed contract (tools/derive_contract.py writes it), named after its SDK version.
+CONTRACT = next(iter(sorted((ROOT / "contract").glob("adaptive-sdk-*.graphql"))),
+                ROOT / "contract" / "missing.graphql")
+SDK_VERSION = CONTRACT.name.removeprefix("adaptive-sdk-").removesuffix(".graphql")
 EMULATOR = ROOT / "adaptive_deploy" / "emulator"
 REFINEMENTS = EMULATOR / "refinements.graphql"
 SCHEMA = EMULATOR / "schema.graphql"

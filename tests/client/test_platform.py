@@ -301,9 +301,39 @@ async def test_later_pages_of_jobs_leave_the_filter_out(fake: FakePlatform) -> N
     assert named and all(b["variables"]["filter"] == {"name": "j9"} for b in named)
 
 
+def _selected(document: str, *path: str) -> bool:
+    """Does `document` select the field path (through fragments)?"""
+    from graphql import FieldNode, FragmentDefinitionNode, parse
+
+    doc = parse(document)
+    fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+
+    def walk(selections: Any, rest: tuple[str, ...]) -> bool:
+        if not rest:
+            return True
+        for sel in selections:
+            if isinstance(sel, FieldNode):
+                if sel.name.value == rest[0] and (
+                    len(rest) == 1 or (sel.selection_set is not None
+                                       and walk(sel.selection_set.selections, rest[1:]))):
+                    return True
+            elif (hasattr(sel, "name") and sel.name.value in fragments
+                  and walk(fragments[sel.name.value].selection_set.selections, rest)):
+                return True
+        return False
+
+    op = doc.definitions[0]
+    return walk(op.selection_set.selections, path)  # type: ignore[attr-defined]
+
+
 async def test_deployment_is_keyed_by_the_bound_model_not_the_service_key(
     fake: FakePlatform,
 ) -> None:
+    from adaptive_deploy.client import documents
+
+    assert _selected(documents.document("ReadLive"), "projects", "modelServices", "model", "key")
+    assert _selected(documents.document("DescribeModelService"), "project", "modelService",
+                     "model", "key")
     svc = fake.add_service("support", "qwen-3-8b", ["pool-1"])
     assert svc["key"] != "qwen-3-8b"
     p = make(fake)

@@ -39,8 +39,9 @@ from graphql import (
 from graphql.execution.values import get_argument_values, get_variable_values
 
 ROOT = Path(__file__).resolve().parents[2]
-SDK_VERSION = "0.14.2"
-CONTRACT_SDL = ROOT / "contract" / f"adaptive-sdk-{SDK_VERSION}.graphql"
+# The one committed contract names the SDK version it comes from.
+[CONTRACT_SDL] = sorted((ROOT / "contract").glob("adaptive-sdk-*.graphql"))
+SDK_VERSION = CONTRACT_SDL.name.removeprefix("adaptive-sdk-").removesuffix(".graphql")
 CONTRACT_DIR = ROOT / "contract" / f"adaptive-sdk-{SDK_VERSION}"
 SDK_DOCUMENTS = CONTRACT_DIR / "documents"
 OPERATIONS = CONTRACT_DIR / "operations.json"
