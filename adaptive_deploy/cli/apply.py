@@ -68,6 +68,8 @@ def command(
             "(adaptive-deploy plan --out FILE, then adaptive-deploy apply FILE)"
         )
 
+    warnings: dict[str, list[str]] = {}   # the platform's, by address (JSON view)
+
     async def run() -> tuple[dict[str, Any], Any]:
         session = await engine.open_session(directory)
         lock = None
@@ -103,7 +105,7 @@ def command(
                     raise UsageError("Apply cancelled.")
             if fmt == "text":
                 click.echo("")
-            hooks = _hooks(fmt)
+            hooks = _hooks(fmt, warnings)
             from adaptive_deploy.plan import planfile
 
             result = await engine.apply_changes(
@@ -123,7 +125,8 @@ def command(
             "summary": result.summary(),
             "results": [
                 {"address": r.address, "action": r.action, "ok": r.ok, "error": r.error,
-                 "skipped": r.skipped, "elapsed_s": round(r.elapsed_s, 3)}
+                 "skipped": r.skipped, "elapsed_s": round(r.elapsed_s, 3),
+                 "warnings": warnings.get(r.address, [])}
                 for r in result.results
             ],
         }, indent=2))
@@ -144,12 +147,18 @@ def command(
         click.echo("\n" + _summary_line(result))
 
 
-def _hooks(fmt: str) -> Any:
+def _hooks(fmt: str, warnings: dict[str, list[str]]) -> Any:
     from adaptive_deploy.apply.hooks import Hooks
     from adaptive_deploy.cli.progress import PlainHooks, RichHooks
 
     if fmt == "json":
-        return Hooks()
+        class JsonHooks(Hooks):
+            """Prints nothing; keeps the platform's warnings for the JSON result."""
+
+            def warning(self, address: str, message: str) -> None:
+                warnings.setdefault(address, []).append(message)
+
+        return JsonHooks()
     if use_color() and sys.stdout.isatty():
         return RichHooks(make_console())
     return PlainHooks()

@@ -17,21 +17,22 @@ import random
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
-
 from adaptive_deploy.client import documents
 from adaptive_deploy.client.responses import (
     AddModelsOut,
-    ComputePoolOut,
+    ComputePoolsOut,
     DeployModelOut,
+    DescribeJobOut,
+    DescribeModelServiceOut,
+    DescribeProjectOut,
     JobConnectionOut,
     JobOut,
-    Lenient,
     ModelOut,
     ModelServiceOut,
     ProjectOut,
     ReadLiveOut,
     parse,
+    parse_field,
 )
 from adaptive_deploy.client.transport import GraphQLTransport, OutcomeUnknown, Sleep
 from adaptive_deploy.errors import AuthError, EntityNotFound, PlatformError, PlatformUnavailable
@@ -40,7 +41,6 @@ from adaptive_deploy.live import LiveDeployment, LiveJob, LiveModel, LiveProject
 log = logging.getLogger("adaptive_deploy.client")
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 
 JOBS_PAGE_SIZE = 500
 DEFAULT_JOB_GPUS = 1  # JobInput.numGpus is required by the API; the SDK has no default either
@@ -209,7 +209,7 @@ class GraphQLPlatform:
         pools = service.placement.compute_pools if service.placement else []
         if any(p not in self._pool_keys for p in pools):
             data = await self._query("ListComputePools")
-            for pool in parse(_Pools, data, "ListComputePools").compute_pools:
+            for pool in parse(ComputePoolsOut, data, "ListComputePools").compute_pools:
                 self._pool_keys[pool.id] = pool.key
                 self._pool_keys[pool.key] = pool.key
         return service.to_live(project, self._pool_keys)
@@ -220,7 +220,7 @@ class GraphQLPlatform:
             data = await self._query("DescribeModelService", {"project": project, "model": model})
         except EntityNotFound:
             return None
-        project_data = parse(_ProjectService, data, "DescribeModelService").project
+        project_data = parse(DescribeModelServiceOut, data, "DescribeModelService").project
         service = project_data.model_service if project_data is not None else None
         if service is None or service.deleted:
             return None
@@ -239,13 +239,13 @@ class GraphQLPlatform:
             data = await self._query("DescribeProject", {"input": key})
         except EntityNotFound:
             return None
-        proj = parse(_Project, data, "DescribeProject").project
+        proj = parse(DescribeProjectOut, data, "DescribeProject").project
         return proj.to_live() if proj is not None else None
 
     async def get_job(self, job_id: str) -> LiveJob:
         """A job by id; EntityNotFound when the platform does not know it."""
         data = await self._query("DescribeJob", {"id": job_id})
-        job = parse(_Job, data, "DescribeJob").job
+        job = parse(DescribeJobOut, data, "DescribeJob").job
         if job is None:
             raise EntityNotFound(f"EntityNotFound: job {job_id}")
         return job.to_live()
@@ -259,7 +259,7 @@ class GraphQLPlatform:
         """updateModelComputeConfig with only the given fields."""
         config = _camel({"tp": tp, "kv_cache_len": kv_cache_len, "max_seq_len": max_seq_len})
         data = await self._mutate("UpdateModelComputeConfig", {"idOrKey": model, "input": config})
-        return _field(ModelOut, data, "UpdateModelComputeConfig", "updateModelComputeConfig").to_live()
+        return parse_field(ModelOut, data, "UpdateModelComputeConfig", "updateModelComputeConfig").to_live()
 
     # -- projects --------------------------------------------------------------------------
 
@@ -270,7 +270,7 @@ class GraphQLPlatform:
         project_input = _camel({"key": key, "name": name, "description": description})
         return await self._send_once(
             "CreateProject", {"input": project_input},
-            lambda d: _field(ProjectOut, d, "CreateProject", "createProject").to_live(),
+            lambda d: parse_field(ProjectOut, d, "CreateProject", "createProject").to_live(),
             lambda: self._get_project(key),
         )
 
@@ -281,7 +281,7 @@ class GraphQLPlatform:
         """updateProject with only the given fields (is_archived=True is how delete works)."""
         update = _camel({"name": name, "description": description, "is_archived": is_archived})
         data = await self._mutate("UpdateProject", {"idOrKey": key, "input": update})
-        return _field(ProjectOut, data, "UpdateProject", "updateProject").to_live()
+        return parse_field(ProjectOut, data, "UpdateProject", "updateProject").to_live()
 
     # -- deployments -----------------------------------------------------------------------
 
@@ -314,7 +314,7 @@ class GraphQLPlatform:
 
         result = await self._send_once(
             "DeployModel", {"input": deploy_input},
-            lambda d: _field(DeployModelOut, d, "DeployModel", "deployModel"),
+            lambda d: parse_field(DeployModelOut, d, "DeployModel", "deployModel"),
             find_deployed,
         )
         deployment = await self._service_to_live(result.model_service, project)
@@ -333,7 +333,7 @@ class GraphQLPlatform:
             return True if await self._describe_service(project, model) is not None else None
 
         def check(data: dict[str, Any]) -> bool:
-            out = _field(AddModelsOut, data, "AddModelsToProject", "addModelsToProject")
+            out = parse_field(AddModelsOut, data, "AddModelsToProject", "addModelsToProject")
             # "already attached" is what we wanted; anything else is a real refusal.
             problems = [f for f in out.failures if "already" not in f.reason.lower()]
             if problems:
@@ -366,7 +366,7 @@ class GraphQLPlatform:
         service_input.update(_camel({"is_default": is_default, "desired_online": desired_online}))
         data = await self._mutate("UpdateModel", {"input": service_input})
         return await self._service_to_live(
-            _field(ModelServiceOut, data, "UpdateModel", "updateModelService"), project
+            parse_field(ModelServiceOut, data, "UpdateModel", "updateModelService"), project
         )
 
     async def remove_deployment(self, project: str, model: str) -> None:
@@ -402,37 +402,9 @@ class GraphQLPlatform:
 
         return await self._send_once(
             "CreateJob", {"input": job_input},
-            lambda d: _field(JobOut, d, "CreateJob", "createJob").to_live(),
+            lambda d: parse_field(JobOut, d, "CreateJob", "createJob").to_live(),
             find_new,
         )
-
-
-def _field(model: type[M], data: dict[str, Any], operation: str, name: str) -> M:
-    """The root field `name` of a mutation's answer, parsed (a null is an error too)."""
-    value = data.get(name)
-    if value is None:
-        raise PlatformError(f"the platform's answer to {operation} has no {name}")
-    return parse(model, value, operation, name)
-
-
-class _Pools(Lenient):
-    compute_pools: list[ComputePoolOut] = Field(default_factory=list)
-
-
-class _ProjectWithService(Lenient):
-    model_service: ModelServiceOut | None = None
-
-
-class _ProjectService(Lenient):
-    project: _ProjectWithService | None = None
-
-
-class _Project(Lenient):
-    project: ProjectOut | None = None
-
-
-class _Job(Lenient):
-    job: JobOut | None = None
 
 
 def _placement(compute_pools: list[str], max_ttft_ms: int | None) -> dict[str, Any]:

@@ -58,15 +58,29 @@ def parse(model: type[M], data: Any, operation: str, path: str = "") -> M:
         loc = path
         for part in first["loc"]:
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-        shown = repr(first.get("input"))
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        # The value itself is not shown: answers carry job args, which may hold secrets.
+        value = first.get("input")
+        shown = "null" if value is None else f"a {_json_kind(value)}"
         where = f" at {loc}" if loc else ""
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise PlatformError(
             f"the platform's answer to {operation} is not what the API defines{where}: "
             f"{first['msg'].lower()}, got {shown}{more}"
         ) from None
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {bool: "boolean", int: "number", float: "number", str: "string", list: "list",
+             dict: "object"}
+    return next((k for t, k in kinds.items() if isinstance(value, t)), type(value).__name__)
+
+
+def parse_field(model: type[M], data: dict[str, Any], operation: str, name: str) -> M:
+    """The root field `name` of an answer (a mutation's result), parsed; null is an error."""
+    value = data.get(name)
+    if value is None:
+        raise PlatformError(f"the platform's answer to {operation} has no {name}")
+    return parse(model, value, operation, name)
 
 
 class KeyRef(Lenient):
@@ -304,3 +318,26 @@ class AddModelsFailureOut(Lenient):
 class AddModelsOut(Lenient):
     success: bool = False
     failures: list[AddModelsFailureOut] = Field(default_factory=list)
+
+
+# Answers of the single-object reads.
+
+
+class ComputePoolsOut(Lenient):
+    compute_pools: list[ComputePoolOut] = Field(default_factory=list)
+
+
+class ProjectWithServiceOut(Lenient):
+    model_service: ModelServiceOut | None = None
+
+
+class DescribeModelServiceOut(Lenient):
+    project: ProjectWithServiceOut | None = None
+
+
+class DescribeProjectOut(Lenient):
+    project: ProjectOut | None = None
+
+
+class DescribeJobOut(Lenient):
+    job: JobOut | None = None

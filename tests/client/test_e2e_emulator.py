@@ -247,3 +247,16 @@ async def test_bare_binding_then_deploy(emulator_module: EmulatorServer) -> None
         assert _services(server, "e2e-bound", "gemma-3-27b") == 1
     finally:
         await p.aclose()
+
+
+async def test_deploy_warnings_come_back_from_the_emulator(tmp_path: Path) -> None:
+    """deployModel's `warnings` reach the caller (the emulator warns when a model is deployed
+    again where it already runs)."""
+    p = connect(PlatformConfig(), tmp_path, env={})
+    try:
+        first = await p.deploy("playground", "qwen-3-8b", compute_pools=["pool-1"])
+        assert first.warnings == []
+        again = await p.deploy("playground", "qwen-3-8b", compute_pools=["pool-1"])
+        assert again.warnings == ["model qwen-3-8b was already deployed in project playground"]
+    finally:
+        await p.aclose()
