@@ -58,6 +58,9 @@ CONTRACT_DIR = ROOT / "contract"
 
 # The SDK operations in scope, by area: the parts of the API adaptive-deploy and its emulator
 # cover. Every root field these documents use is in the contract, with every type they reach.
+# Left out on purpose: model imports (AddModel, AddHFModel, AddExternalModel: the tool never
+# creates models), sharing projects with teams (ShareProject), users, teams and role management
+# (CreateRole, ...), and the other areas (datasets, graders, metrics, A/B campaigns, ...).
 AREAS: dict[str, tuple[str, ...]] = {
     "models": (
         "ListModels", "DescribeModel", "DescribeModelAdmin", "UpdateModelComputeConfig",
@@ -66,7 +69,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     ),
     "projects": ("ListProjects", "DescribeProject", "CreateProject"),
     "compute pools": ("ListComputePools", "ListHarmonyGroups", "ResizeInferencePartition"),
-    "jobs": ("ListJobs", "DescribeJob", "CreateJob", "CancelJob"),
+    "jobs": ("ListJobs", "DescribeJob", "CreateJob", "CancelJob", "UpdateJob", "DeleteJob"),
     "me": ("Me",),
     "roles": ("ListRoles", "ListPermissions"),
 }

@@ -150,6 +150,8 @@ def _root(emu: Emulator) -> dict[str, Any]:
         "updateProject": lambda info, idOrKey, input: emu.update_project(idOrKey, input),
         "createJob": lambda info, input: emu.create_job(input),
         "cancelJob": lambda info, id: emu.cancel_job(id),
+        "updateJob": lambda info, id, input: emu.update_job(id, input),
+        "deleteJob": lambda info, id: emu.delete_job(id),
         "resizeInferencePartition":
             lambda info, input: emu.resize_inference_partition(input["computePool"],
                                                                int(input["size"])),

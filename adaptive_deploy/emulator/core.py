@@ -1199,6 +1199,33 @@ class Emulator:
                                   (self.now(), row["id"]))
         return self.job_record(self._by("jobs", "id")[str(job_id)])
 
+    def update_job(self, job_id: str, data: dict[str, Any]) -> Record:
+        """Mutation.updateJob: renames a job (UpdateJobInput has only `name`)."""
+        with self.transaction():
+            row = self._by("jobs", "id").get(str(job_id))
+            if row is None:
+                raise NotFound("job", str(job_id))
+            if data.get("name") is not None:
+                name = str(data["name"]).strip()
+                if not name:
+                    raise InvalidInput("job name must not be empty")
+                self.conn.execute("UPDATE jobs SET name=? WHERE id=?", (name, row["id"]))
+        return self.job_record(self._by("jobs", "id")[str(job_id)])
+
+    def delete_job(self, job_id: str) -> bool:
+        """Mutation.deleteJob: a finished or cancelled job only; the models it produced stay."""
+        with self.transaction():
+            row = self._by("jobs", "id").get(str(job_id))
+            if row is None:
+                raise NotFound("job", str(job_id))
+            if self._job_state(row)[0] in ("PENDING", "RUNNING"):
+                raise InvalidInput(f"job {row['name']} is {self._job_state(row)[0]}: cancel it "
+                                   "before deleting it")
+            self.conn.execute("UPDATE models SET training_job=NULL WHERE training_job=?",
+                              (row["id"],))
+            self.conn.execute("DELETE FROM jobs WHERE id=?", (row["id"],))
+        return True
+
     def resize_inference_partition(self, pool: str, size: int) -> str:
         """Mutation.resizeInferencePartition: 0..worldSize GPUs of each group for inference."""
         with self.transaction():

@@ -53,6 +53,8 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("CreateJob", {"input": {"recipe": "specdec_alignment", "project": PROJECT, "args": JOB_ARGS,
                              "name": "sdk-docs-cancel", "numGpus": 1}}),
     ("CancelJob", {"jobId": "{job}"}),
+    ("UpdateJob", {"id": "{job}", "input": {"name": "sdk-docs-cancelled"}}),
+    ("DeleteJob", {"id": "{job}"}),
 ]
 
 
@@ -98,5 +100,9 @@ async def test_the_emulator_serves_every_sdk_document(client: httpx.AsyncClient)
         if name == "DescribeJob":
             [artifact] = data["job"]["artifacts"]
             assert artifact["byproducts"]["__typename"] == "ModelByproducts"
+        if name == "UpdateJob":
+            assert data["updateJob"]["name"] == "sdk-docs-cancelled"
+        if name == "DeleteJob":
+            assert data["deleteJob"] is True
         if name == "ListModels":
             assert {"qwen-3-8b", "support-lora-v3"} <= {m["key"] for m in data["models"]}
