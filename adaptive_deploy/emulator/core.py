@@ -850,13 +850,20 @@ class Emulator:
         return sorted(perms)
 
     def user(self, name: str, role: str) -> Record:
-        """Query.me for the caller: a user per API key, never showing the key."""
-        team = {"id": _seed_id("team", "default"), "key": "default", "name": "Default team",
-                "createdAt": 0}
+        """Query.me for the caller: a user per API key, never showing the key. Like users of
+        the real platform it belongs to several teams: an organisation-wide `everyone` team
+        (read-only, listed first) and the key's own team with the key's role — so no single
+        team's role tells what the caller may do."""
+        def team(key: str, title: str) -> Record:
+            return {"id": _seed_id("team", key), "key": key, "name": title, "createdAt": 0}
+
         return {
             "id": _seed_id("user", name), "email": f"{name}@emulator.local", "name": name,
             "userType": "HUMAN", "createdAt": 0, "deleted": False,
-            "teams": [{"team": team, "role": self._role_record(role)}],
+            "teams": [
+                {"team": team("everyone", "Everyone"), "role": self._role_record("read-only")},
+                {"team": team("default", "Default team"), "role": self._role_record(role)},
+            ],
         }
 
     # ------------------------------------------------------------------ mutations

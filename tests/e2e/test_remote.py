@@ -174,3 +174,13 @@ def test_refresh_only_accepts_live_values_into_state(emulator: EmulatorServer, t
     assert doc["drift"] == []
     change = next(c for c in doc["changes"] if c["address"] == "model.qwen-3-8b")
     assert [(d["before"], d["after"], d["cause"]) for d in change["diff"]] == [(100000, 200000, "config")]
+
+
+def test_who_may_apply_is_the_platforms_answer(emulator: EmulatorServer, tmp_path: Path) -> None:
+    """The admin key's user belongs to several teams, the first with a read-only role (as the
+    emulator models it): apply must not infer the caller's rights from a team's role key."""
+    me = emulator.data("{ me { teams { role { key } } } }")["me"]
+    assert me["teams"][0]["role"]["key"] == "read-only"
+    ws = write_workspace(tmp_path / "ws", small_workspace("teams"))
+    result = run_cli("apply", str(ws), "--auto-approve", env=remote_env(emulator))
+    assert result.code == 0, result.text

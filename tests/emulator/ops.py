@@ -33,5 +33,5 @@ JOB = """query($id: UUID!) { job(id: $id) { id name status progress startedAt en
   commonDetails { computePoolId numGpus gpuDurationMs } } }"""
 CANCEL_JOB = """mutation($id: UUID!) { cancelJob(id: $id) { status } }"""
 RESIZE = """mutation($i: ResizePartitionInput!) { resizeInferencePartition(input: $i) }"""
-ME = "{ me { name email teams { role { key permissions } } } }"
+ME = "{ me { name email teams { team { key } role { key permissions } } } }"
 ROLES = "{ roles { key permissions } }"

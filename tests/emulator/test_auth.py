@@ -25,7 +25,7 @@ def test_read_only_key_may_query(emulator_module: EmulatorServer) -> None:
     response = emulator_module.graphql(ops.ME, key=emulator_module.readonly_key)
     assert response.status_code == 200
     me = response.json()["data"]["me"]
-    assert me["teams"][0]["role"]["key"] == "read-only"
+    assert {t["team"]["key"]: t["role"]["key"] for t in me["teams"]}["default"] == "read-only"
     assert emulator_module.readonly_key not in response.text
 
 
@@ -51,7 +51,8 @@ def test_inference_key_cannot_mutate(emulator_module: EmulatorServer) -> None:
 
 def test_admin_identity_and_roles(emulator_module: EmulatorServer) -> None:
     me = emulator_module.data(ops.ME)["me"]
-    assert me["teams"][0]["role"]["key"] == "admin"
+    # Several teams, as on the real platform: the key's role is its own team's, not the first.
+    assert [t["role"]["key"] for t in me["teams"]] == ["read-only", "admin"]
     roles = {r["key"] for r in emulator_module.data(ops.ROLES)["roles"]}
     assert roles == {"admin", "read-only", "inference", "annotator"}
 
