@@ -49,8 +49,9 @@ USER_AGENT = "adaptive-deploy/{version}"
 # Optional error codes meaning "this key may not": the SDK proves none, servers differ.
 _FORBIDDEN_CODES = frozenset({"FORBIDDEN", "PERMISSION_DENIED", "UNAUTHORIZED"})
 _UNAUTHENTICATED_CODES = frozenset({"UNAUTHENTICATED"})
+# ("not allowed" is left out: platform rules use it, e.g. for a tp a model does not support.)
 _FORBIDDEN_WORDS = ("forbidden", "permission denied", "missing permission", "not authorized",
-                    "not allowed", "unauthorized", "access denied", "insufficient permission")
+                    "unauthorized", "access denied", "insufficient permission")
 
 Sleep = Callable[[float], Awaitable[None]]
 

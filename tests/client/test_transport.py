@@ -230,11 +230,12 @@ async def test_requests_name_the_client() -> None:
     assert seen[0].headers["user-agent"].startswith("adaptive-deploy/")
 
 
-async def test_other_graphql_error_is_platform_error() -> None:
-    body = {"data": None, "errors": [{"message": "tp 3 not supported"}]}
+@pytest.mark.parametrize("message", ["tp 3 not supported", "tp 3 is not allowed on pool-1"])
+async def test_other_graphql_error_is_platform_error(message: str) -> None:
+    body = {"data": None, "errors": [{"message": message}]}
     handler, _ = sequence(httpx.Response(200, json=body))
     t, _ = make(handler)
-    with pytest.raises(PlatformError, match="DeployModel failed: tp 3 not supported") as info:
+    with pytest.raises(PlatformError, match=f"DeployModel failed: {message}") as info:
         await t.execute("m", operation_name="DeployModel", mutation=True)
     assert not isinstance(info.value, (AuthError, EntityNotFound))
 
