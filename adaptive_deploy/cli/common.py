@@ -50,17 +50,18 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from adaptive_deploy.errors import AdaptiveDeployError, ConfigError
+        from adaptive_deploy.render.escape import block, text
 
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
             for d in exc.diagnostics:
-                click.echo(d.format(), err=True)
+                click.echo(text(d.format()), err=True)
             if not exc.diagnostics:
-                click.echo(f"Error: {exc}", err=True)
+                click.echo(f"Error: {block(exc)}", err=True)
             sys.exit(exc.exit_code)
         except AdaptiveDeployError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {block(exc)}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)

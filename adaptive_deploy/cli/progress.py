@@ -28,7 +28,9 @@ class PlainHooks(Hooks):
         self.stream = stream or sys.stdout
 
     def _line(self, text: str) -> None:
-        self.stream.write(text + "\n")
+        from adaptive_deploy.render.escape import text as esc
+
+        self.stream.write(esc(text) + "\n")
         self.stream.flush()
 
     def pre_apply(self, address: str, action: str) -> None:
@@ -69,7 +71,9 @@ class RichHooks(PlainHooks):
         self._started = time.monotonic()
 
     def _line(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+        from adaptive_deploy.render.escape import text as esc
+
+        self.console.print(esc(text), markup=False, highlight=False)
 
     def start(self, total: int) -> None:
         from rich.progress import (

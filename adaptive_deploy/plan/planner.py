@@ -561,10 +561,13 @@ def _memory_rows(
     touched: set[str] = set()
     changed_models: set[str] = set()
     deleted: set[str] = set()
+    created: set[str] = set()  # a new deployment has no "before": it reads as new memory
     for c in changes:
         a = Address.parse(c.address)
         if a.type is ResourceType.DEPLOYMENT and c.action is not Action.NOOP:
             touched.add(c.address)
+            if c.action is Action.CREATE and not c.replace:
+                created.add(c.address)
             if c.action in (Action.DELETE, Action.FORGET):
                 deleted.add(c.address)
             pkey, mkey = a.project_and_model
@@ -587,7 +590,8 @@ def _memory_rows(
     for row in memory:
         addr = _row_address(row)
         if addr in touched and addr not in deleted:
-            out.append({**row, "address": addr, "before_gib": before.get(key(row)),
+            out.append({**row, "address": addr,
+                        "before_gib": None if addr in created else before.get(key(row)),
                         "after_gib": row.get("total_gib")})
     for row in memory_before:
         addr = _row_address(row)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from adaptive_deploy.plan.model import SENSITIVE
+from adaptive_deploy.render.escape import quote
 
 ARROW = "→"
 DESTROY_ACTIONS = ("delete", "forget")
@@ -21,7 +22,7 @@ def value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return quote(v)
     if isinstance(v, list):
         return "[" + ", ".join(value(x) for x in v) + "]"
     if isinstance(v, Mapping):

@@ -10,6 +10,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from adaptive_deploy.render import gfm
+from adaptive_deploy.render.escape import md_code, md_text
+from adaptive_deploy.render.escape import text as esc
+
 _SYMBOL = {"add": "+", "change": "~", "remove": "-"}
 _FIELD_SYMBOL = {"added": "+", "changed": "~", "removed": "-"}
 _COLOR = {"add": "green", "change": "yellow", "remove": "red",
@@ -90,7 +94,7 @@ def render_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
     style: Style = _ansi if color else _plain
     base, head = doc["base"], doc["head"]
     if not doc["changes"]:
-        return f"No differences. The configuration matches {base}.\n"
+        return esc(f"No differences. The configuration matches {base}.") + "\n"
     lines = [f"Configuration differences: {base} → {head}", ""]
     for change in doc["changes"]:
         action = change["action"]
@@ -108,7 +112,7 @@ def render_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
             lines += [f"      because {cause}" for cause in m["causes"]]
     lines += [f"Note: {n}" for n in doc.get("notes", [])]
     lines += ["", f"Diff: {_summary_text(doc['summary'])}."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(esc(line) for line in lines) + "\n"
 
 
 def render_json(doc: Mapping[str, Any]) -> str:
@@ -116,26 +120,19 @@ def render_json(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def _md_cell(value: str) -> str:
-    # A pipe ends a table cell and a newline ends the row; backticks would end the code span.
-    return value.replace("|", "\\|").replace("\n", " ").replace("`", "'")
-
-
-def _md_code(value: str) -> str:
-    return f"`{_md_cell(value)}`" if value else ""
-
-
-def render_markdown(doc: Mapping[str, Any], *, title: str | None = None) -> str:
-    """A pull-request comment: heading, summary, field table, memory table."""
-    base = doc["base"]
-    lines = [f"### {title or 'adaptive-deploy diff'} against `{_md_cell(str(base))}`", ""]
+def render_markdown(doc: Mapping[str, Any], *, title: str | None = None,
+                    max_chars: int = gfm.MAX_CHARS) -> str:
+    """A pull-request comment in the plan comment's style: heading, bold summary, a narrow
+    field table, the memory impact per GPU and, on lines of their own, its causes."""
+    base = md_code(str(doc["base"]))
+    blocks = [f"### {md_text(title or 'adaptive-deploy diff')} against {base}\n"]
     if not doc["changes"]:
-        lines.append(f"No differences. The configuration matches `{_md_cell(str(base))}`.")
-        return "\n".join(lines) + "\n"
-    lines += [f"**{_summary_text(doc['summary'])}.**", ""]
-    lines += ["| | address | field | before | after |", "|---|---|---|---|---|"]
+        blocks.append(f"**No differences.** The configuration matches {base}.\n")
+        return "\n".join(blocks)
+    blocks.append(f"**Diff: {md_text(_summary_text(doc['summary']))}.**\n")
+    rows = []
     for change in doc["changes"]:
-        symbol = _SYMBOL[change["action"]]
+        symbol = f"`{_SYMBOL[change['action']]}`"
         fields: Sequence[Mapping[str, Any]] = change["fields"] or [
             {"path": "", "kind": _KIND_OF[change["action"]], "before": None, "after": None}
         ]
@@ -143,33 +140,50 @@ def render_markdown(doc: Mapping[str, Any], *, title: str | None = None) -> str:
             before = "" if f["kind"] == "added" or f["path"] == "" else value_text(f["before"])
             after = "" if f["kind"] == "removed" or f["path"] == "" else value_text(f["after"])
             mark = " 🧮" if f.get("affects_memory") else ""
-            lines.append(
-                f"| {symbol} | {_md_code(change['address'])} | {_md_code(f['path'])}{mark} "
-                f"| {_md_code(before)} | {_md_code(after)} |"
-            )
+            if f["path"] == "":
+                values = f"_{_KIND_OF[change['action']]}_"
+            elif f["kind"] == "added":
+                values = f"{md_code(after)} _(added)_"
+            elif f["kind"] == "removed":
+                values = f"{md_code(before)} _(removed)_"
+            else:
+                values = f"{md_code(before)} → {md_code(after)}"
+            rows.append([symbol, md_code(change["address"]), md_code(f["path"]) + mark, values])
+    blocks.append("\n".join(["#### Changes", "",
+                             *gfm.table(["", "resource", "field", "before → after"], rows)]))
     if doc["memory"]:
-        lines += ["", "#### Memory impact per GPU", "",
-                  "| deployment | pool | GPU | need (GiB) | usable (GiB) | verdict | because |",
-                  "|---|---|---|---|---|---|---|"]
+        mem_rows = []
+        causes = []
         for m in doc["memory"]:
             old_row, new_row = m.get("before") or {}, m.get("after") or {}
-            need = _gib(new_row.get("total_gib")) if new_row else "—"
             if old_row and new_row:
-                need = f"{_gib(old_row.get('total_gib'))} → {need}"
+                need = f"{_gib(old_row.get('total_gib'))} → {_gib(new_row.get('total_gib'))}"
+            elif new_row:
+                need = f"new {_gib(new_row.get('total_gib'))}"
+            else:
+                need = f"{_gib(old_row.get('total_gib'))} → removed"
+            usable = _gib(new_row.get("usable_gib")) if new_row else "-"
             verdict = str(new_row.get("verdict", "removed")) if new_row else "removed"
-            if old_row and new_row and old_row.get("verdict") != new_row.get("verdict"):
-                verdict = f"{old_row.get('verdict')} → {verdict}"
-            icon = {"fits": "✅", "tight": "⚠️", "does-not-fit": "❌"}.get(
-                str(new_row.get("verdict")) if new_row else "", "")
-            because = "<br>".join(_md_cell(c) for c in m["causes"])
-            lines.append(
-                f"| {_md_code(m['deployment'])} | {_md_code(m['pool'])} | "
-                f"{_md_cell(str(m.get('gpu') or '?'))} | {need} | "
-                f"{_gib(new_row.get('usable_gib')) if new_row else '—'} | {icon} {verdict} | "
-                f"{because} |"
-            )
+            cell = gfm.verdict(verdict)
+            if old_row and new_row and old_row.get("verdict") != verdict:
+                cell = f"{gfm.verdict(verdict)} (was {md_text(old_row.get('verdict'))})"
+            name = md_code(str(m["deployment"]).removeprefix("deployment."))
+            pool = f"{md_code(m['pool'])} {md_text(m.get('gpu') or '?')}"
+            mem_rows.append([name, pool, f"{need} / {usable}", cell])
+            max_kv = new_row.get("max_kv_cache_len") if new_row else None
+            extra = (f" Largest `kv_cache_len` that fits: {max_kv:,}."
+                     if verdict == "does-not-fit" and isinstance(max_kv, int) and max_kv > 0
+                     else "")
+            causes.append(f"- {name} on {md_code(m['pool'])}: because "
+                          + "; ".join(md_text(c) for c in m["causes"]) + "." + extra)
+        blocks.append("\n".join(
+            ["#### Memory impact per GPU", "",
+             *gfm.table(["deployment", "pool (GPU)", "GiB per GPU / usable", "verdict"],
+                        mem_rows),
+             *causes, ""]))
     for note in doc.get("notes", []):
-        lines += ["", f"_Note: {_md_cell(note)}_"]
-    lines += ["", "🧮 marks fields that affect GPU memory. Generated offline by "
-              "`adaptive-deploy diff` (no platform access)."]
-    return "\n".join(lines) + "\n"
+        blocks.append(f"> ℹ️ {md_text(note)}\n")  # noqa: RUF001 (the information sign is meant)
+    blocks.append("🧮 marks fields that affect GPU memory. Generated offline by "
+                  "`adaptive-deploy diff` (no platform access).")
+    return gfm.truncate(blocks, max_chars,
+                        "Run `adaptive-deploy diff --format json` for the full diff.")

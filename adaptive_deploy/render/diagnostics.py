@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from adaptive_deploy.diagnostics import Diagnostic, Severity, sorted_diagnostics
+from adaptive_deploy.render.escape import text as esc
 
 _RED = "\x1b[31m"
 _YELLOW = "\x1b[33m"
@@ -57,7 +58,7 @@ def render_text(
     """One `FILE:LINE:COL: error[CODE]: message (yaml.path)` line per diagnostic, then a summary."""
     lines = []
     for d in _relative(diags, cwd):
-        line = d.format()
+        line = esc(d.format())
         if color:
             tag = f"{d.severity.value}[{d.code}]"
             hue = _RED if d.is_error else _YELLOW

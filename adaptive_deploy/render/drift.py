@@ -12,14 +12,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adaptive_deploy.render import _plan_common as fmt
+from adaptive_deploy.render import gfm
+from adaptive_deploy.render.escape import md_code, md_text
+from adaptive_deploy.render.escape import text as esc
 
 _KIND_TITLE = {
     "drift": "Changed outside adaptive-deploy (live differs from the last applied value)",
     "both": "Changed outside adaptive-deploy and in the configuration",
     "pending": "Pending in the configuration (edited, not applied yet)",
 }
+_ICON = {"drift": "🔀", "both": "⚠️", "pending": "📝"}
 _KIND_LABEL = {"drift": "drift", "both": "both", "pending": "pending"}
-MAX_MARKDOWN_CHARS = 60_000
+MAX_MARKDOWN_CHARS = gfm.MAX_CHARS
 
 
 def render(report: Mapping[str, Any], fmt_name: str, *, directory: str = ".") -> str:
@@ -110,94 +114,70 @@ def render_text(report: Mapping[str, Any], *, directory: str = ".") -> str:
     if findings:
         lines.append("")
         lines.extend(_fix_lines(directory))
-    return "\n".join(lines) + "\n"
+    return "\n".join(esc(line) for line in lines) + "\n"
 
 
 def render_markdown(report: Mapping[str, Any], *, directory: str = ".",
                     max_chars: int = MAX_MARKDOWN_CHARS) -> str:
-    """A GitHub issue body: title line, summary, findings table, how to fix."""
+    """A GitHub issue body: title line, summary, diagnostics, one narrow table per kind of
+    finding (resource, field, last applied → live, config), how to fix."""
     findings: Sequence[Mapping[str, Any]] = report.get("findings") or []
-    workspace = report.get("workspace") or "?"
-    title = (f"## Drift detected in workspace `{_inline(str(workspace))}`" if findings
-             else f"## No drift in workspace `{_inline(str(workspace))}`")
-    out = [title, "", summary_line(report)]
+    workspace = md_code(str(report.get("workspace") or "?"))
+    title = (f"## Drift detected in workspace {workspace}" if findings
+             else f"## No drift in workspace {workspace}")
+    summary = f"**{md_text(summary_line(report))}**"
     checked = report.get("checked_at")
     if checked:
-        out[-1] += f" Checked at {checked}."
-    out.append("")
-    rows: list[str] = []
-    if findings:
-        rows += [
-            "| kind | address | field | last applied | live | config | note |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for f in findings:
-            observable = f.get("observable", True)
-            live = _cell(f.get("live")) if observable else "_not observable_"
-            rows.append(
-                f"| {f['kind']} | `{_inline(f['address'])}` | "
-                f"{_code(f['field']) if f.get('field') else '_resource_'} | "
-                f"{_cell(f.get('last_applied'))} | {live} | {_cell(f.get('desired'))} | "
-                f"{_inline(str(f.get('message', '')))} |"
-            )
-        rows.append("")
-    tail: list[str] = []
+        summary += f" Checked at {md_text(checked)}."
+    blocks = [title + "\n", summary + "\n"]
+    blocks.append("\n".join(gfm.diagnostics(report.get("diagnostics") or [])))
+    for kind in ("drift", "both", "pending"):
+        group = [f for f in findings if f.get("kind") == kind]
+        if not group:
+            continue
+        rows = []
+        notes = []
+        for f in group:
+            resource = md_code(f["address"])
+            field = md_code(f["field"]) if f.get("field") else "_whole resource_"
+            live = (_cell(f.get("live")) if f.get("observable", True) else "_not observable_")
+            rows.append([resource, field, f"{_cell(f.get('last_applied'))} → {live}",
+                         _cell(f.get("desired"))])
+            if f.get("message"):
+                notes.append(f"- {resource} {field}: {md_text(f['message'])}")
+        block = [f"### {_ICON[kind]} {_KIND_TITLE[kind]}", "",
+                 *gfm.table(["resource", "field", "last applied → live", "config"], rows)]
+        block += gfm.details(f"Notes ({len(notes)})", notes) if notes else []
+        blocks.append("\n".join(block))
     unobservable = report.get("unobservable") or []
     if unobservable:
-        tail += ["### Not observable on the platform", "",
-                 "Write-only fields: compared with the last applied value only, not counted "
-                 "as drift.", ""]
-        tail += [f"- `{_inline(u['address'])}` `{u['field']}`: last applied "
-                 f"{_cell(u.get('last_applied'))}" for u in unobservable]
-        tail.append("")
-    diags = report.get("diagnostics") or []
-    if diags:
-        tail += ["### Diagnostics", ""] + [f"- {_inline(fmt.diagnostic(d))}" for d in diags]
-        tail.append("")
+        blocks.append("\n".join(
+            ["### Not observable on the platform", "",
+             "Write-only fields: compared with the last applied value only, not counted "
+             "as drift.", ""]
+            + [f"- {md_code(u['address'])} {md_code(u['field'])}: last applied "
+               f"{_cell(u.get('last_applied'))}" for u in unobservable] + [""]))
     unmanaged = report.get("unmanaged") or []
     if unmanaged:
-        tail += [f"Unmanaged live objects (not drift; `adaptive-deploy import` adopts them): "
-                 f"{', '.join(f'`{_inline(a)}`' for a in unmanaged)}", ""]
+        blocks.append("\n".join(gfm.details(
+            f"Unmanaged live objects (not drift; <code>adaptive-deploy import</code> adopts "
+            f"them): {len(unmanaged)}", [f"- {md_code(a)}" for a in unmanaged])))
     if findings:
-        tail += [
+        blocks.append("\n".join([
             "### How to fix", "",
-            f"- **Restore the configuration**: run `adaptive-deploy apply {directory}`; it "
-            "reverts changes made outside adaptive-deploy and applies pending edits.",
+            f"- **Restore the configuration**: run {md_code('adaptive-deploy apply ' + directory)}; "
+            "it reverts changes made outside adaptive-deploy and applies pending edits.",
             "- **Accept the live value**: edit the configuration to match the live column, "
             "then apply (or `adaptive-deploy apply --refresh-only` to record live values in "
             "state).",
             "",
-        ]
-    return _fit(out, rows, tail, max_chars)
-
-
-def _fit(head: list[str], rows: list[str], tail: list[str], max_chars: int) -> str:
-    """Keep the issue body under GitHub's limit: drop table rows, never the how-to-fix."""
-    full = "\n".join(head + rows + tail) + "\n"
-    if len(full) <= max_chars:
-        return full
-    budget = max_chars - len("\n".join(head + tail)) - 300
-    kept: list[str] = []
-    size = 0
-    for row in rows:
-        if size + len(row) + 1 > budget:
-            break
-        kept.append(row)
-        size += len(row) + 1
-    omitted = len(rows) - len(kept)
-    kept += ["", f"_{omitted} more rows omitted; run `adaptive-deploy drift --format json` "
-             "for the full report._", ""]
-    return "\n".join(head + kept + tail) + "\n"
+        ]))
+    # The how-to-fix stays: truncation cuts the findings, then says so.
+    tail = blocks.pop() if findings else ""
+    hint = "Run `adaptive-deploy drift --format json` for the full report."
+    body = gfm.truncate([b for b in blocks if b], max_chars - len(tail) - 1, hint)
+    return body + (tail + "\n" if tail else "")
 
 
 def _cell(v: Any) -> str:
-    return _code(fmt.value(v)) if v is not None else "—"
-
-
-def _code(text: str) -> str:
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
-
-
-def _inline(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+    return md_code(fmt.value(v)) if v is not None else "—"

@@ -12,6 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from adaptive_deploy.render.escape import text as esc
+
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
@@ -154,7 +156,7 @@ def renderables(rows: Sequence[FitRow]) -> list[RenderableType]:
 
     if not rows:
         return [Text("No deployments to fit.")]
-    body = Text("\n".join(table_lines(rows)))
+    body = Text("\n".join(esc(line) for line in table_lines(rows)))
     for verdict, style in VERDICT_STYLE.items():
         body.highlight_regex(rf"(?<=\s){verdict}(?=\s)", style)
     return [
@@ -171,7 +173,7 @@ def render_text(rows: Sequence[FitRow]) -> str:
         return "No deployments to fit.\n"
     lines = ["GPU memory per GPU (GiB)", "", *table_lines(rows), f"Legend: {LEGEND}",
              summary_line(rows)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(esc(line) for line in lines) + "\n"
 
 
 def render_json(rows: Sequence[FitRow]) -> str:

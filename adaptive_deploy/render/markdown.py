@@ -1,9 +1,11 @@
-"""The plan as a pull-request comment (GitHub-flavoured Markdown).
+"""The plan as a pull-request comment (GitHub-flavoured Markdown), built from the shared
+blocks of `render.gfm` so it reads like the drift issue and the config-diff comment.
 
-First line: the summary. Then a destroy warning, drift, a table of changes, one `<details>`
-per resource with its field diff, the memory table and diagnostics. Comments are capped (GitHub
-refuses bodies over 65,536 characters): past `max_chars` the rest is cut at a block boundary
-and a note says how much was omitted and how to see the full plan.
+Order: the summary line; a destroy warning and a can't-apply warning; notes; diagnostics;
+drift ("Changed outside adaptive-deploy"); the changes table with the field diff of each
+resource in `<details>` (one per resource, or one per kind of change when there are more
+than `gfm.MANY`); the memory table; unmanaged objects. Bodies over `max_chars` are cut at a
+block boundary with a note (GitHub refuses comments over 65,536 characters).
 """
 
 from __future__ import annotations
@@ -13,128 +15,119 @@ from typing import Any
 
 from adaptive_deploy.plan.model import redact
 from adaptive_deploy.render import _plan_common as fmt
+from adaptive_deploy.render import gfm
+from adaptive_deploy.render.escape import md_code, md_text
 
-MAX_CHARS = 60_000
+MAX_CHARS = gfm.MAX_CHARS
+
+_KIND_ORDER = ("delete", "replace", "forget", "create", "update", "run")
+_KIND_TITLE = {"delete": "destroy", "replace": "replace", "forget": "forget", "create": "create",
+               "update": "update", "run": "run"}
+_DIFF_SYMBOL = {"+": "+", "-": "-", "~": "!"}   # diff fences colour + green, - red, ! orange
 
 
 def render(plan: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
     """The plan document as Markdown of at most about `max_chars` characters."""
     doc = redact(dict(plan))
-    blocks = _blocks(doc)
-    return _fit(blocks, max_chars)
+    return gfm.truncate(
+        _blocks(doc), max_chars,
+        "Run `adaptive-deploy plan` locally, or use `--format json` / `--out FILE` (e.g. as a "
+        "CI artifact) to see the full plan.",
+    )
 
 
 def _summary(doc: Mapping[str, Any]) -> str:
-    s = doc.get("summary") or {}
-    if not doc.get("has_changes", any(s.values())):
-        return "**Plan:** no changes. The platform matches the configuration."
-    line = f"**Plan:** {s.get('add', 0)} to add, {s.get('change', 0)} to change, " \
-           f"{s.get('destroy', 0)} to destroy"
-    if s.get("run"):
-        line += f", {s['run']} to run"
-    if s.get("forget"):
-        line += f", {s['forget']} to forget"
-    return line
+    line = fmt.summary_line(doc)
+    ws = md_code(str(doc.get("workspace") or "?"))
+    return f"**{md_text(line)}** Workspace {ws}."
+
+
+def _kind(c: Mapping[str, Any]) -> str:
+    return "replace" if c.get("replace") else str(c["action"])
 
 
 def _blocks(doc: Mapping[str, Any]) -> list[str]:
-    out = [_summary(doc) + f" — workspace `{doc.get('workspace')}`\n"]
+    out = [_summary(doc) + "\n"]
     changes = doc.get("changes") or []
     destroys = [c for c in changes if c["action"] == "delete" or c.get("replace")]
     if destroys:
-        names = ", ".join(f"`{c['address']}`" for c in destroys)
-        out.append(f"> ⚠️ **This plan destroys {len(destroys)} resource(s):** {names}\n")
+        names = ", ".join(md_code(c["address"]) for c in destroys)
+        out.append(f"> ⚠️ **This plan destroys {len(destroys)} "
+                   f"resource{'s' if len(destroys) != 1 else ''}:** {names}\n")
     if not doc.get("applyable", True):
-        out.append("> ❌ **This plan cannot be applied:** see the diagnostics below.\n")
+        out.append("> ❌ **This plan cannot be applied:** fix the errors under Diagnostics.\n")
     for note in doc.get("notes") or []:
-        out.append(f"> {_inline(note)}\n")
-    drift = doc.get("drift") or []
-    if drift:
-        out.append("### Changed outside adaptive-deploy\n\n"
-                   "| address | field | last applied | live |\n| --- | --- | --- | --- |")
-        for item in drift:
-            if item.get("path") is None:
-                out.append(f"| `{item['address']}` | — | {_cell(item.get('before'))} | "
-                           f"{_inline(str(item.get('message', '')).lower())} |")
-            else:
-                out.append(f"| `{item['address']}` | `{item['path']}` | "
-                           f"{_cell(item.get('before'))} | {_cell(item.get('after'))} |")
-        out.append("")
+        out.append(f"> ℹ️ {md_text(note)}\n")  # noqa: RUF001 (the information sign is meant)
+    out.append("\n".join(gfm.diagnostics(doc.get("diagnostics") or [])))
+    out.append("\n".join(_drift(doc.get("drift") or [])))
     active = [c for c in changes if c["action"] != "no-op"]
     if active:
-        out.append("### Changes\n\n| action | address | fields |\n| --- | --- | --- |")
-        for c in active:
-            action = "replace" if c.get("replace") else c["action"]
-            fields = ", ".join(f"`{d['path']}`" for d in c.get("diff", [])) or "—"
-            out.append(f"| `{c['symbol']}` {action} | `{c['address']}` | {fields} |")
-        out.append("")
-        for c in active:
-            out.append(_details(c))
-    rows = doc.get("memory") or []
-    if rows:
-        out.append("### GPU memory\n\n| " + " | ".join(fmt.MEMORY_HEADER) + " |\n|"
-                   + " --- |" * len(fmt.MEMORY_HEADER))
-        for r in rows:
-            out.append("| " + " | ".join(_inline(x) for x in fmt.memory_cells(r)) + " |")
-        out.append("")
-    diags = doc.get("diagnostics") or []
-    if diags:
-        out.append("### Diagnostics\n")
-        for d in diags:
-            icon = "❌" if d.get("severity") == "error" else "⚠️"
-            out.append(f"- {icon} {_code(fmt.diagnostic(d))}")
-        out.append("")
-    if doc.get("unmanaged"):
-        out.append("<sub>Unmanaged (left alone): "
-                   + ", ".join(f"`{a}`" for a in doc["unmanaged"]) + "</sub>\n")
-    return out
+        rows = [[f"`{c['symbol']}`", md_code(c["address"]), md_text(_KIND_TITLE[_kind(c)])]
+                for c in active]
+        out.append("\n".join(["#### Changes", "", *gfm.table(["", "resource", "action"], rows)]))
+        if len(active) > gfm.MANY:
+            for kind in _KIND_ORDER:
+                group = [c for c in active if _kind(c) == kind]
+                if group:
+                    out.append("\n".join(_kind_details(kind, group)))
+        else:
+            out += ["\n".join(_resource_details(c)) for c in active]
+    memory = doc.get("memory") or []
+    if memory:
+        out.append("\n".join(["#### GPU memory per GPU", "", *gfm.memory_table(memory)]))
+    unmanaged = doc.get("unmanaged") or []
+    if unmanaged:
+        out.append("\n".join(gfm.details(
+            f"Unmanaged (not in this workspace; left alone): {len(unmanaged)}",
+            [f"- {md_code(a)}" for a in unmanaged],
+        )))
+    return [b for b in out if b]
 
 
-def _details(c: Mapping[str, Any]) -> str:
-    lines = [f"<details><summary><code>{c['symbol']} {c['address']}</code></summary>", "",
-             "```diff"]
+def _drift(items: list[Mapping[str, Any]]) -> list[str]:
+    if not items:
+        return []
+    rows = []
+    for item in items:
+        if item.get("path") is None:
+            rows.append([md_code(item["address"]), "—",
+                         md_text(str(item.get("message", "")).lower())])
+        else:
+            rows.append([md_code(item["address"]), md_code(item["path"]),
+                         f"{md_code(fmt.value(item.get('before')))} → "
+                         f"{md_code(fmt.value(item.get('after')))}"])
+    return ["#### Changed outside adaptive-deploy", "",
+            *gfm.table(["resource", "field", "last applied → live"], rows)]
+
+
+def _field_lines(c: Mapping[str, Any], indent: str = "") -> list[str]:
+    """Diff lines of one change; a field's remark and the change's notes go on lines of
+    their own (`#`), so nothing hides behind a horizontal scroll."""
+    lines = []
     for d in c.get("diff", []):
+        sym = _DIFF_SYMBOL[fmt.field_symbol(d)]
+        lines.append(f"{sym} {indent}{fmt.field_text(d)}")
         remark = fmt.field_remark(d)
-        # diff fences colour lines by their first character: + green, - red, ! orange
-        sym = {"+": "+", "-": "-", "~": "!"}[fmt.field_symbol(d)]
-        lines.append(f"{sym} {fmt.field_text(d)}" + (f"  {remark}" if remark else ""))
+        if remark:
+            lines.append(f"# {indent}  {remark.strip('()')}")
     for note in c.get("notes", []):
-        lines.append(f"# {note}")
-    # Every line inside the fence starts with a symbol, so no value can close the fence.
-    lines += ["```", "", "</details>", ""]
-    return "\n".join(lines)
+        lines.append(f"# {indent}{note}")
+    return lines
 
 
-def _fit(blocks: list[str], max_chars: int) -> str:
-    full = "\n".join(blocks) + "\n"
-    if len(full) <= max_chars:
-        return full
-    reserve = 400  # room for the truncation note
-    kept: list[str] = []
-    size = 0
-    for block in blocks:
-        if size + len(block) + 1 > max_chars - reserve:
-            break
-        kept.append(block)
-        size += len(block) + 1
-    omitted = len(full) - size
-    kept.append(
-        f"\n> ✂️ **Output truncated:** {omitted:,} of {len(full):,} characters omitted. "
-        "Run `adaptive-deploy plan` locally, or use `--format json` / `--out FILE` "
-        "(e.g. as a CI artifact) to see the full plan.\n"
-    )
-    return "\n".join(kept) + "\n"
+def _resource_details(c: Mapping[str, Any]) -> list[str]:
+    summary = f"{gfm.code_summary(c['symbol'] + ' ' + c['address'])} {_KIND_TITLE[_kind(c)]}"
+    body = _field_lines(c) or ["# no field changes"]
+    return gfm.details(summary, gfm.fence(body, "diff"))
 
 
-def _cell(v: Any) -> str:
-    return _code(fmt.value(v))
-
-
-def _code(text: str) -> str:
-    """A code span safe in a table cell: pipes escaped, backticks fenced by double ones."""
-    text = text.replace("|", "\\|")
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
-
-
-def _inline(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+def _kind_details(kind: str, group: list[Mapping[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for c in group:
+        sym = {"+": "+", "-": "-", "-/+": "!", "~": "!", ">": "+", "/": "-"}.get(c["symbol"], " ")
+        lines.append(f"{sym} {c['address']}")
+        lines += _field_lines(c, indent="    ")
+    n = len(group)
+    summary = f"<code>{group[0]['symbol']}</code> {_KIND_TITLE[kind]}: {n} resource" + \
+        ("s" if n != 1 else "")
+    return gfm.details(summary, gfm.fence(lines, "diff"))

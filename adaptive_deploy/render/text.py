@@ -13,6 +13,7 @@ from typing import Any
 
 from adaptive_deploy.plan.model import redact
 from adaptive_deploy.render import _plan_common as fmt
+from adaptive_deploy.render.escape import text as esc
 
 # A line is a list of (text, style) spans; style "" is plain.
 Line = list[tuple[str, str]]
@@ -134,6 +135,8 @@ def _rstrip(spans: Line) -> Line:
 
 
 def _emit(lines: list[Line], color: bool) -> str:
+    # Every span is escaped here, once: no value can start a line or send a control sequence.
+    lines = [[(esc(t), style) for t, style in line] for line in lines]
     if not color:
         return "".join("".join(t for t, _ in line) + "\n" for line in lines)
     from rich.console import Console

@@ -78,9 +78,9 @@ def test_markdown_output_is_a_pr_comment_table(repo: GitRepo) -> None:
     assert result.exit_code == 2
     out = result.stdout
     assert out.startswith("### adaptive-deploy diff against `HEAD~1")
-    assert "| ~ | `model.qwen-3-8b` | `compute_config.kv_cache_len` 🧮 | `300000` | `400000` |" in out
+    assert "| `~` | `model.qwen-3-8b` | `compute_config.kv_cache_len` 🧮 | `300000` → `400000` |" in out
     assert "#### Memory impact per GPU" in out
-    assert "| `deployment.support/qwen-3-8b` | `pool-1` | H100-80GB |" in out
+    assert "| `support/qwen-3-8b` | `pool-1` H100-80GB |" in out
 
 
 def test_formatting_only_commit_is_no_difference(repo: GitRepo) -> None:

@@ -99,8 +99,8 @@ def test_out_of_band_changes_are_reported(emulator: EmulatorServer, tmp_path: Pa
     assert md.code == 2
     lines = md.out.splitlines()
     assert lines[0] == "## Drift detected in workspace `oob`"
-    assert "| kind | address | field | last applied | live | config | note |" in lines
-    assert any(line.startswith("| drift | `model.qwen-3-8b` | `kv_cache_len` | `200000` | `100000`")
+    assert "| resource | field | last applied → live | config |" in lines
+    assert any(line.startswith("| `model.qwen-3-8b` | `kv_cache_len` | `200000` → `100000` |")
                for line in lines)
     assert "### How to fix" in lines
     assert emulator.admin_key not in result.text + text.text + md.text

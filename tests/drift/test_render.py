@@ -66,8 +66,9 @@ def test_markdown_issue_body_escapes_cells() -> None:
     lines = out.splitlines()
     assert lines[0] == "## Drift detected in workspace `prod`"
     table = [line for line in lines if line.startswith("| ")]
-    assert len(table) == 2 + len(FINDINGS)
-    assert all(line.count(" | ") == 6 for line in table[2:]), table
+    # one narrow table per kind (drift, pending): a header and rule each, one row per finding
+    assert len(table) == 2 * 2 + len(FINDINGS)
+    assert all(line.count(" | ") == 3 for line in table), table
     assert "`\"a\\|b\"`" in out                   # pipes inside values cannot break the table
     assert '`` "c`d" ``' in out                    # backticks fenced by double ones
     assert "_not observable_" in out
@@ -78,4 +79,5 @@ def test_markdown_is_truncated_below_the_issue_limit() -> None:
     many = [dict(FINDINGS[0], address=f"model.m{i}") for i in range(2000)]
     out = render.render_markdown(_report(many), max_chars=20_000)
     assert len(out) <= 20_000
-    assert "more rows omitted" in out and "### How to fix" in out
+    assert "Output truncated" in out and "### How to fix" in out
+    assert out.count("<details>") == out.count("</details>")

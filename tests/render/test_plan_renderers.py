@@ -147,7 +147,8 @@ def test_text_layout() -> None:
 def test_no_changes_sentence() -> None:
     assert text.render(empty()).splitlines()[-1] == (
         "No changes. The platform matches the configuration.")
-    assert markdown.render(empty()).startswith("**Plan:** no changes.")
+    assert markdown.render(empty()).startswith(
+        "**No changes. The platform matches the configuration.**")
 
 
 def test_color_only_when_asked() -> None:
@@ -181,12 +182,18 @@ def test_json_is_the_versioned_document() -> None:
 def test_markdown_layout() -> None:
     out = markdown.render(scenario())
     first, *rest = out.splitlines()
-    assert first.startswith("**Plan:** 1 to add, 3 to change, 2 to destroy, 1 to run, 1 to forget")
-    assert rest[1].startswith("> ⚠️ **This plan destroys 2 resource(s):** `deployment.old/llama`, `project.old`")
-    assert "| `-` delete | `deployment.old/llama` |" in out
-    assert out.count("<details>") == out.count("</details>") == 8
-    assert "| deployment.support/qwen-3-8b | pool-1 | H100-80GB | 60.2 → 70.1 | 72.0 | tight |" \
+    assert first.startswith("**Plan: 1 to add, 3 to change, 2 to destroy, 1 to run, 1 to forget.**")
+    assert rest[1].startswith("> ⚠️ **This plan destroys 2 resources:** `deployment.old/llama`, `project.old`")
+    assert "| `-` | `deployment.old/llama` | destroy |" in out
+    # one <details> per resource (8 changes) plus the unmanaged list
+    assert out.count("<details>") == out.count("</details>") == 9
+    assert "| `support/qwen-3-8b` | `pool-1` H100-80GB | 60.2 → 70.1 / 72.0 | ⚠️ **tight** |" \
         in out
+    # a newly placed deployment has no before value
+    assert "| `support/qwen-3-8b_accelerated` | `pool-2` H200-141GB | new 41.5 / 126.9 |" in out
+    # diagnostics come before the changes; a field's cause sits on its own line
+    assert out.index("#### Diagnostics") < out.index("#### Changes")
+    assert "\n#   changed outside adaptive-deploy; reverting to the configuration\n" in out
 
 
 def test_markdown_truncates_long_plans() -> None:
@@ -197,7 +204,9 @@ def test_markdown_truncates_long_plans() -> None:
     full = markdown.render(doc, max_chars=10**9)
     out = markdown.render(doc)
     assert len(full) > 60_000 >= len(out)
-    assert out.startswith("**Plan:** 0 to add, 1500 to change")
+    assert out.startswith("**Plan: 0 to add, 1500 to change")
+    # many changes: one <details> per kind of change, not one per resource
+    assert full.count("<details>") == 1
     m = re.search(r"Output truncated:\*\* ([\d,]+) of ([\d,]+) characters omitted", out)
     assert m is not None and int(m.group(2).replace(",", "")) == len(full)
     assert "--format json" in out
