@@ -36,6 +36,7 @@ class PlanOptions:
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
     refresh_only: bool = False
+    destroy: bool = False
 
 
 @dataclass
@@ -172,6 +173,7 @@ async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
         targets=options.targets,
         replace=options.replace,
         refresh_only=options.refresh_only,
+        destroy=options.destroy,
         tool_version=__version__,
         now=time.time(),
     )

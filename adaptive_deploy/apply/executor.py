@@ -286,9 +286,12 @@ async def _apply_deployment(
         if "compute_pools" not in fields:
             raise ResourceFailed(f"{address}: a new deployment needs placement.compute_pools")
         if change.get("replace"):
-            # --replace: remove the old model service first, then deploy afresh.
+            # --replace: remove the old model service first, then deploy afresh. The progress
+            # lines say so, as a plan's `-/+` does.
+            hooks.progress(str(address), action, "Destroying the existing deployment...")
             await platform.remove_deployment(project, model)
             store.delete_resource(str(address))
+            hooks.progress(str(address), action, "Destruction complete; creating it again...")
         deployment = await platform.deploy(project, model, **fields)
         for warning in deployment.warnings:
             hooks.warning(str(address), warning)

@@ -9,17 +9,32 @@ from typing import Any
 
 import click
 
-from adaptive_deploy.cli.common import format_option, handle_errors, make_console, use_color
+from adaptive_deploy.cli.common import (
+    complete_address,
+    format_option,
+    handle_errors,
+    make_console,
+    use_color,
+)
 from adaptive_deploy.cli.plan import echo_notice, parse_addresses, render_plan
 
 
-def _summary_line(result: Any) -> str:
+def _summary_line(result: Any, refresh_only: bool = False) -> str:
     counts = result.summary()
+    if refresh_only:
+        n = len(result.results)
+        return (f"Refresh complete! {n} state record{'s' if n != 1 else ''} updated to match "
+                "the platform; nothing was changed on the platform.")
     line = (
         f"Apply complete! Resources: {counts['add']} added, {counts['change']} changed, "
         f"{counts['destroy']} destroyed"
     )
-    return line + (f", {counts['run']} ran." if counts["run"] else ".")
+    if counts.get("run"):
+        line += f", {counts['run']} ran"
+    if counts.get("forget"):
+        line += f", {counts['forget']} forgotten"
+    return line + "."
+
 
 
 @click.command("apply")
@@ -30,19 +45,35 @@ def _summary_line(result: Any) -> str:
 @click.option("--allow-destroy", is_flag=True, help="Allow deletes when not interactive.")
 @click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds to wait for the workspace lock.")
-@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Apply only ADDR and what it depends on.")
-@click.option("--replace", "replace", multiple=True, metavar="ADDR", help="Force ADDR to be re-created or re-run.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR", shell_complete=complete_address,
+              help="Apply only ADDR and what it depends on.")
+@click.option("--replace", "replace", multiple=True, metavar="ADDR", shell_complete=complete_address,
+              help="Force ADDR to be re-created or re-run.")
 @click.option("--refresh-only", is_flag=True, help="Update state to match live; change nothing on the platform.")
+@click.option("--destroy", is_flag=True, help="Remove everything this workspace manages (same as `destroy`).")
 @click.option("--dir", "config_dir", type=click.Path(file_okay=False),
               help="With a PLANFILE: the configuration directory (default: the one it was planned for).")
 @format_option("text", "json")
 @handle_errors
 def command(
     target: str, auto_approve: bool, parallelism: int, allow_destroy: bool, lock_timeout: float,
-    targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool, config_dir: str | None,
-    fmt: str,
+    targets: tuple[str, ...], replace: tuple[str, ...], refresh_only: bool, destroy: bool,
+    config_dir: str | None, fmt: str,
 ) -> None:
-    """Apply the configuration in DIR (planning first), or exactly a saved PLANFILE."""
+    """Apply the configuration in DIR (planning first), or exactly a saved PLANFILE.
+    """
+    run_apply(target, auto_approve=auto_approve, parallelism=parallelism,
+              allow_destroy=allow_destroy, lock_timeout=lock_timeout, targets=targets,
+              replace=replace, refresh_only=refresh_only, destroy=destroy,
+              config_dir=config_dir, fmt=fmt)
+
+
+def run_apply(
+    target: str, *, auto_approve: bool, parallelism: int, allow_destroy: bool,
+    lock_timeout: float, targets: tuple[str, ...], replace: tuple[str, ...],
+    refresh_only: bool, destroy: bool, config_dir: str | None, fmt: str,
+) -> None:
+    """The body of `apply` and `destroy` (the same safety flags, prompts and summary)."""
     import asyncio
 
     from adaptive_deploy import engine
@@ -53,14 +84,18 @@ def command(
     saved_digest: str | None = None
     directory: Path = Path(config_dir) if config_dir else path
     if path.is_file() and path.suffix not in (".yaml", ".yml"):
-        if targets or replace or refresh_only:
-            raise UsageError("--target, --replace and --refresh-only belong to the plan, not to `apply PLANFILE`")
+        if targets or replace or refresh_only or destroy:
+            raise UsageError("--target, --replace, --refresh-only and --destroy belong to the "
+                             "plan, not to `apply PLANFILE`")
         saved, directory, saved_digest = engine.load_plan(path, config_dir)
     options = engine.PlanOptions(
         targets=parse_addresses(targets, "--target"),
         replace=parse_addresses(replace, "--replace"),
         refresh_only=refresh_only,
+        destroy=destroy,
     )
+    if refresh_only and destroy:
+        raise UsageError("--refresh-only and --destroy cannot be combined")
     interactive = sys.stdin.isatty() and fmt == "text"
     if saved is None and not auto_approve and not interactive:
         raise UsageError(
@@ -118,7 +153,7 @@ def command(
                 session.locker.release(lock)
             await session.close()
 
-    _, result = asyncio.run(run())
+    _plan, result = asyncio.run(run())
     if fmt == "json":
         click.echo(json.dumps({
             "format_version": "1.0",
@@ -144,7 +179,7 @@ def command(
             "recorded in state — run plan to see what is left"
         )
     if fmt == "text":
-        click.echo("\n" + _summary_line(result))
+        click.echo("\n" + _summary_line(result, bool(_plan.get("options", {}).get("refresh_only"))))
 
 
 def _hooks(fmt: str, warnings: dict[str, list[str]]) -> Any:

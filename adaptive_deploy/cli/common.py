@@ -68,3 +68,32 @@ def handle_errors(func: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def complete_address(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion for `--target` / `--replace`: the addresses of the configuration in
+    the command's directory and of its state. Never fails: completion must stay silent."""
+    from click.shell_completion import CompletionItem
+
+    directory = ctx.params.get("directory") or ctx.params.get("target") or "."
+    addresses: set[str] = set()
+    try:
+        from adaptive_deploy.config.loader import load_config
+        from adaptive_deploy.plan import resources
+        from adaptive_deploy.state import open_state
+
+        loaded = load_config(directory)
+        if loaded.workspace is not None:
+            addresses.update(resources.desired(loaded.workspace))
+            ws = loaded.workspace
+            # Only an existing local state is read: completing must create nothing.
+            if ws.state.backend == "local" and (
+                    loaded.directory / ".adaptive-deploy" / "state.db").exists():
+                store, _ = open_state(ws.state, ws.workspace, loaded.directory)
+                try:
+                    addresses.update(store.read().resources)
+                finally:
+                    store.close()
+    except Exception:  # a broken workspace completes nothing
+        pass
+    return [CompletionItem(a) for a in sorted(addresses) if a.startswith(incomplete)]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import re
+import sys
 from typing import Any
 
 import click
@@ -18,12 +21,54 @@ _COMMANDS = {
     "schema": ("schema", "Print the configuration JSON Schema."),
     "plan": ("plan", "Refresh live state and show what apply would change."),
     "apply": ("apply", "Apply a fresh or saved plan to the platform."),
+    "destroy": ("destroy", "Remove everything this workspace manages."),
+    "show": ("show", "Show a saved plan file."),
+    "status": ("status", "Live health of every managed resource."),
     "drift": ("drift", "Report changes made outside adaptive-deploy."),
     "diff": ("diff", "Semantic config-to-config diff against a git ref, with memory impact."),
     "import": ("import_", "Write config for live objects and adopt them into state."),
     "state": ("state", "Inspect state and release locks."),
     "emulator": ("emulator", "Run the reference platform (emulator)."),
 }
+
+# Shown at the end of every command's --help. Usage errors exit 1 everywhere, because 2
+# means "changes / drift / differences / unhealthy" to scripts and CI.
+EXIT_CODES = {
+    "validate": "0 valid (warnings allowed), 1 errors.",
+    "fit": "0 everything fits (tight allowed), 1 something does not fit or an error.",
+    "schema": "0 printed or written, 1 error.",
+    "plan": "0 ok; with --detailed-exitcode 0 no changes, 2 changes; 1 error or a plan that "
+            "cannot be applied.",
+    "apply": "0 done (or nothing to do), 1 error, refusal or partial failure.",
+    "destroy": "0 done (or nothing to destroy), 1 error, refusal or partial failure.",
+    "show": "0 shown; with --detailed-exitcode 0 no changes, 2 changes; 1 error.",
+    "status": "0 every managed resource is healthy, 2 something is unhealthy or missing, "
+              "1 error.",
+    "drift": "0 no drift, 2 drift or pending changes, 1 error.",
+    "diff": "0 no differences, 2 differences, 1 error.",
+    "import": "0 written and adopted, 1 error.",
+    "state": "0 done, 1 error (no such resource, lock not held, ...).",
+    "emulator": "0 stopped cleanly, 1 error.",
+}
+
+
+def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        os.environ["NO_COLOR"] = "1"
+
+
+def _decorate(name: str, command: click.Command) -> None:
+    """Every command (and subcommand) gets `--no-color` and its exit codes in --help."""
+    if not any(p.name == "no_color" for p in command.params):
+        command.params.append(click.Option(
+            ["--no-color"], is_flag=True, expose_value=False, is_eager=True,
+            callback=_no_color, help="No colour in the output (as NO_COLOR=1 does)."))
+    codes = EXIT_CODES.get(name)
+    if codes and not (command.epilog or "").startswith("Exit codes"):
+        command.epilog = f"Exit codes: {codes}"
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _decorate(name, sub)
 
 
 class LazyGroup(click.Group):
@@ -36,6 +81,7 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(f"adaptive_deploy.cli.{entry[0]}")
         command: click.Command = module.command
+        _decorate(cmd_name, command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -44,8 +90,12 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Shell completion (bash, zsh, fish): eval \"$(_ADAPTIVE_DEPLOY_COMPLETE="
+                    "bash_source adaptive-deploy)\" — see the README.")
 @click.version_option(__version__, prog_name="adaptive-deploy")
+@click.option("--no-color", is_flag=True, expose_value=False, is_eager=True,
+              callback=_no_color, help="No colour in the output (as NO_COLOR=1 does).")
 def cli() -> None:
     """Configuration as code for the Adaptive Engine LLM-serving platform.
 
@@ -54,5 +104,31 @@ def cli() -> None:
     """
 
 
+_SINGLE_DASH = re.compile(r"^-([a-z][a-z0-9]*(?:-[a-z0-9]+)+|[a-z]{2,}[a-z0-9-]*)(=.*)?$")
+
+
+def single_dash_hint(args: list[str]) -> str | None:
+    """`-auto-approve` → `did you mean --auto-approve?` (Terraform spells flags with one dash)."""
+    for arg in args:
+        if arg == "--":
+            break
+        m = _SINGLE_DASH.match(arg)
+        if m:
+            return f"did you mean -{arg}? (adaptive-deploy options take two dashes)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> Any:
-    return cli.main(args=argv, prog_name="adaptive-deploy")
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return cli.main(args=args, prog_name="adaptive-deploy", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        hint = single_dash_hint(args) if isinstance(exc, click.UsageError) else None
+        if hint:
+            click.echo(f"Hint: {hint}", err=True)
+        # 2 means changes/drift/differences to scripts: a usage error exits 1.
+        sys.exit(1)

@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from adaptive_deploy.cli.common import format_option, handle_errors, make_console, use_color
+from adaptive_deploy.cli.common import (
+    complete_address,
+    format_option,
+    handle_errors,
+    make_console,
+    use_color,
+)
 
 
 def parse_addresses(values: tuple[str, ...], flag: str) -> tuple[str, ...]:
@@ -42,16 +48,20 @@ def echo_notice(notice: str | None) -> None:
 @click.argument("directory", default=".", type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--out", "out", type=click.Path(dir_okay=False), help="Save the plan to FILE for `apply FILE`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
-@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Plan only ADDR and what it depends on.")
-@click.option("--replace", "replace", multiple=True, metavar="ADDR", help="Force ADDR to be re-created or re-run.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR", shell_complete=complete_address,
+              help="Plan only ADDR and what it depends on.")
+@click.option("--replace", "replace", multiple=True, metavar="ADDR", shell_complete=complete_address,
+              help="Force ADDR to be re-created or re-run.")
 @click.option("--refresh-only", is_flag=True, help="Only report drift; plan to update state to live.")
+@click.option("--destroy", is_flag=True, help="Plan to remove everything this workspace manages.")
 @format_option("text", "json", "markdown")
 @handle_errors
 def command(
     directory: str, out: str | None, detailed_exitcode: bool, targets: tuple[str, ...],
-    replace: tuple[str, ...], refresh_only: bool, fmt: str,
+    replace: tuple[str, ...], refresh_only: bool, destroy: bool, fmt: str,
 ) -> None:
-    """Refresh live state, diff it against the configuration and state, and show the plan."""
+    """Refresh live state, diff it against the configuration and state, and show the plan.
+    """
     import asyncio
 
     from adaptive_deploy import engine
@@ -60,7 +70,12 @@ def command(
         targets=parse_addresses(targets, "--target"),
         replace=parse_addresses(replace, "--replace"),
         refresh_only=refresh_only,
+        destroy=destroy,
     )
+    if refresh_only and destroy:
+        from adaptive_deploy.errors import UsageError
+
+        raise UsageError("--refresh-only and --destroy cannot be combined")
 
     async def run() -> dict[str, Any]:
         session = await engine.open_session(directory)

@@ -178,15 +178,16 @@ class PlanOptions:
     targets: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
     refresh_only: bool = False
+    destroy: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"targets": list(self.targets), "replace": list(self.replace),
-                "refresh_only": self.refresh_only}
+                "refresh_only": self.refresh_only, "destroy": self.destroy}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlanOptions:
         return cls(list(d.get("targets", [])), list(d.get("replace", [])),
-                   bool(d.get("refresh_only", False)))
+                   bool(d.get("refresh_only", False)), bool(d.get("destroy", False)))
 
 
 @dataclass

@@ -63,6 +63,7 @@ def make_plan(
     targets: Sequence[str] = (),
     replace: Sequence[str] = (),
     refresh_only: bool = False,
+    destroy: bool = False,
     tool_version: str,
     now: datetime | float | None = None,
 ) -> Plan:
@@ -73,7 +74,12 @@ def make_plan(
     (`FitRow.to_dict()`) for the configuration and for the currently applied one, used for
     the memory table of the deployments the plan touches. `targets` limits planning to those
     addresses and their dependencies; `replace` forces a job run or a deployment re-create.
+    `destroy` plans against an empty configuration: everything the state manages is removed
+    exactly as if it had been removed from the configuration (models forgotten, projects
+    archived, `protect` and every other delete rule applied by the same code).
     """
+    if destroy:
+        workspace = workspace.model_copy(update={"models": {}, "projects": {}, "jobs": {}})
     planner = _Planner(workspace, state, live, list(diagnostics), sensitive_paths)
     scope = planner.scope(targets)
     replace_set = planner.check_replace(replace)
@@ -87,6 +93,12 @@ def make_plan(
         )
     else:
         changes = planner.changes(scope, replace_set)
+    if destroy:
+        notes.append(
+            "Destroy plan: every resource this workspace manages is removed, as if removed "
+            "from the configuration (models are forgotten, projects archived, protected "
+            "deployments refused)."
+        )
     if targets:
         notes.append(
             "Resource targeting is in effect: only "
@@ -105,7 +117,7 @@ def make_plan(
         memory=_memory_rows(changes, workspace, memory, memory_before),
         diagnostics=[d.to_dict() for d in planner.diagnostics],
         unmanaged=planner.unmanaged(),
-        options=PlanOptions(sorted(targets), sorted(replace), refresh_only),
+        options=PlanOptions(sorted(targets), sorted(replace), refresh_only, destroy),
         notes=notes,
     )
 
