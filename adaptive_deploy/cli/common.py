@@ -76,6 +76,20 @@ def complete_address(ctx: click.Context, param: click.Parameter, incomplete: str
     from click.shell_completion import CompletionItem
 
     directory = ctx.params.get("directory") or ctx.params.get("target") or "."
+    if directory == ".":
+        # click's resilient parse stops at the option being completed, before positional
+        # arguments are bound: find the directory among the words typed so far.
+        import shlex
+        from pathlib import Path
+
+        try:
+            words = shlex.split(os.environ.get("COMP_WORDS", ""))
+        except ValueError:
+            words = []
+        for prev, word in zip(["", *words], words, strict=False):
+            if not word.startswith("-") and not prev.startswith("-") and Path(word).is_dir():
+                directory = word
+                break
     addresses: set[str] = set()
     try:
         from adaptive_deploy.config.loader import load_config
