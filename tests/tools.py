@@ -18,11 +18,15 @@ INSTALL = {
 }
 
 
+ALTERNATIVES = {"chromium": ("chromium", "chromium-browser", "google-chrome")}
+
+
 def require(tool: str) -> str:
     """The path of `tool`, or skip (fail under CI) saying how to install it."""
-    found = shutil.which(tool)
-    if found:
-        return found
+    for name in ALTERNATIVES.get(tool, (tool,)):
+        found = shutil.which(name)
+        if found:
+            return found
     reason = f"{tool} is not installed ({INSTALL.get(tool, 'see .ci/run')})"
     if os.environ.get("CI"):
         pytest.fail(reason + "; CI must install it (.ci/run)")

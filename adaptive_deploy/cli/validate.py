@@ -31,7 +31,7 @@ def run_validation(directory: str) -> list[Any]:
 
 @click.command("validate")
 @click.argument("directory", default=".", type=click.Path(file_okay=True, dir_okay=True))
-@format_option("text", "json", "github")
+@format_option("text", "json", "github", "markdown")
 @handle_errors
 def command(directory: str, fmt: str) -> None:
     """Validate the configuration in DIRECTORY (default: the current directory)."""
@@ -43,6 +43,8 @@ def command(directory: str, fmt: str) -> None:
         out = render.render_json(diags)
     elif fmt == "github":
         out = render.render_github(diags)
+    elif fmt == "markdown":
+        out = render.render_markdown(diags)
     else:
         out = render.render_text(diags, color=use_color(sys.stdout))
     click.echo(out, nl=False)

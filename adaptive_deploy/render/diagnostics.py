@@ -103,3 +103,13 @@ def render_github(diags: Sequence[Diagnostic], *, cwd: str | Path | None = None)
         lines.append(f"::{d.severity.value} {','.join(props)}::{_escape_data(message)}")
     lines.append(summary(diags))
     return "\n".join(lines) + "\n"
+
+
+def render_markdown(diags: Sequence[Diagnostic], *, cwd: str | Path | None = None) -> str:
+    """The summary in bold, then one list item per diagnostic (the plan comment's style)."""
+    from adaptive_deploy.render import gfm
+    from adaptive_deploy.render.escape import md_text
+
+    items = [d.to_dict() for d in _relative(diags, cwd)]
+    lines = [f"**{md_text(summary(diags))}**", "", *gfm.diagnostics(items)]
+    return "\n".join(lines).rstrip("\n") + "\n"

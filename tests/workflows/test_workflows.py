@@ -1,5 +1,6 @@
-"""The GitHub workflows and the pre-commit hook: actionlint-clean, and every
-`adaptive-deploy ...` invocation in them is a real command with real options."""
+"""The GitHub Action, the reusable workflows, the example caller workflows and the pre-commit
+hook: actionlint- and zizmor-clean, third-party actions pinned by commit SHA, least
+permissions, and the action's script run for real against the embedded platform."""
 
 from __future__ import annotations
 
@@ -19,11 +20,15 @@ import pytest
 import yaml
 
 from adaptive_deploy.cli import main as cli_main
+from tests.e2e.helpers import CLI
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
-WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
-EXPECTED = {"ci.yml", "plan.yml", "drift.yml", "apply.yml"}
+EXAMPLES = ROOT / "examples" / "github" / "workflows"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml")) + sorted(EXAMPLES.glob("*.yml"))
+EXPECTED = {"ci.yml", "plan-comment.yml", "drift.yml", "apply.yml"}
+REUSABLE = ("plan-comment.yml", "drift.yml", "apply.yml")
+ACTION = ROOT / "action.yml"
 
 
 def _actionlint() -> str:
@@ -141,8 +146,15 @@ def check_options(command: click.Command, args: list[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------
 
 
-def test_the_four_workflows_exist() -> None:
-    assert {p.name for p in WORKFLOW_FILES} >= EXPECTED
+def test_only_ci_is_active_here_the_rest_is_reusable() -> None:
+    assert {p.name for p in WORKFLOWS.glob("*.yml")} == EXPECTED
+    assert set(_on(_load(WORKFLOWS / "ci.yml"))) == {"push", "pull_request"}
+    for name in REUSABLE:
+        # Triggered only when a user's workflow calls it: nothing runs on its own here.
+        assert set(_on(_load(WORKFLOWS / name))) == {"workflow_call"}, name
+    examples = {p.name for p in EXAMPLES.glob("*.yml")}
+    assert examples == {"adaptive-deploy-plan.yml", "adaptive-deploy-drift.yml",
+                        "adaptive-deploy-apply.yml"}
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
@@ -165,25 +177,145 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     assert proc.returncode != 0 and proc.stdout.strip()
 
 
-@pytest.mark.parametrize(
-    "invocation", all_invocations(), ids=lambda inv: f"{inv.source}: {' '.join(inv.argv)}",
-)
-def test_invoked_commands_and_options_exist(invocation: Invocation) -> None:
-    command, rest = _resolve(invocation.argv)
-    assert check_options(command, rest) == [], invocation.source
+def _zizmor(*paths: Path) -> subprocess.CompletedProcess[str]:
+    candidate = Path(sys.executable).parent / "zizmor"
+    exe = str(candidate) if candidate.exists() else shutil.which("zizmor")
+    if not exe:
+        pytest.fail("zizmor is not installed; install the test extra: pip install -e '.[test]'")
+    return subprocess.run([exe, "--offline", "--no-progress", *map(str, paths)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
 
 
-def test_the_workflows_invoke_the_promised_commands() -> None:
-    used = {(inv.source.split(":")[0], " ".join(inv.argv)) for inv in all_invocations()}
-    flat = {f"{wf} {cmd}" for wf, cmd in used}
-    assert any(s.startswith("plan.yml validate") and "--format github" in s for s in flat)
-    assert any(s.startswith("plan.yml plan") and "--format markdown --detailed-exitcode" in s
-               for s in flat)
-    assert any(s.startswith("plan.yml diff") and '--base origin/$BASE_REF --format markdown' in s
-               for s in flat)
-    assert any(s.startswith("drift.yml drift") and "--format markdown" in s for s in flat)
-    assert any(s.startswith("apply.yml plan") and "--out" in s for s in flat)
-    assert any(s.startswith("apply.yml apply $RUNNER_TEMP/adaptive-deploy.plan") for s in flat)
+def test_zizmor_reports_nothing() -> None:
+    proc = _zizmor(*WORKFLOW_FILES, ACTION)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings to report" in proc.stdout + proc.stderr
+
+
+def test_zizmor_catches_an_insecure_workflow(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request_target\npermissions: write-all\njobs:\n  a:\n"
+        "    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n"
+        "        with: {ref: '${{ github.event.pull_request.head.sha }}'}\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    proc = _zizmor(bad)
+    assert proc.returncode != 0 and "template-injection" in proc.stdout + proc.stderr
+
+
+def _steps() -> Iterator[tuple[str, dict[str, Any]]]:
+    for path in WORKFLOW_FILES:
+        for job_name, job in _load(path)["jobs"].items():
+            for step in job.get("steps", []):
+                yield f"{path.name}:{job_name}", step
+    for step in _load(ACTION)["runs"]["steps"]:
+        yield "action.yml", step
+
+
+def test_third_party_actions_are_pinned_by_commit_sha() -> None:
+    for where, step in _steps():
+        uses = step.get("uses")
+        if uses is None or uses.startswith("./"):
+            continue
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), (where, uses)
+    # The SHAs are the release tags' commits (actions/checkout v7.0.1, setup-python v7.0.0,
+    # github-script v8.0.0), named in a comment beside each.
+    for path in [*WORKFLOW_FILES, ACTION]:
+        for line in path.read_text().splitlines():
+            if re.search(r"uses: [\w.-]+/[\w.-]+@[0-9a-f]{40}", line):
+                assert re.search(r"# v\d+\.\d+\.\d+$", line), (path.name, line)
+
+
+def test_checkouts_do_not_persist_credentials() -> None:
+    for where, step in _steps():
+        if str(step.get("uses", "")).startswith("actions/checkout@"):
+            assert step.get("with", {}).get("persist-credentials") is False, where
+
+
+def test_least_privilege_permissions() -> None:
+    for name in REUSABLE:
+        wf = _load(WORKFLOWS / name)
+        assert wf["permissions"] == {}, name
+        for job_name, job in wf["jobs"].items():
+            perms = job["permissions"]
+            assert perms.get("contents") == "read", (name, job_name)
+            assert set(perms.values()) <= {"read", "write"}
+    assert _load(WORKFLOWS / "plan-comment.yml")["jobs"]["plan"]["permissions"] == {
+        "contents": "read", "pull-requests": "write"}
+    assert _load(WORKFLOWS / "drift.yml")["jobs"]["drift"]["permissions"] == {
+        "contents": "read", "issues": "write"}
+    assert _load(WORKFLOWS / "apply.yml")["jobs"]["apply"]["permissions"] == {"contents": "read"}
+    for path in EXAMPLES.glob("*.yml"):
+        assert _load(path)["permissions"] == {}, path.name
+
+
+def test_no_secret_is_expanded_inside_a_script() -> None:
+    for where, step in _steps():
+        script = step.get("run", "")
+        assert "secrets." not in script, f"{where} reads a secret inline"
+        assert "${{" not in script, f"{where} interpolates an expression"
+        assert "${{" not in str(step.get("with", {}).get("script", "")), where
+
+
+def test_sticky_comment_per_directory_marker_at_the_start_and_run_link() -> None:
+    text = (WORKFLOWS / "plan-comment.yml").read_text()
+    assert "<!-- adaptive-deploy-plan: ${dir" in text
+    assert "c.body.startsWith(marker + '\\n')" in text
+    assert "updateComment" in text and "createComment" in text
+    assert "/actions/runs/${context.runId}" in text
+    steps = _load(WORKFLOWS / "plan-comment.yml")["jobs"]["plan"]["steps"]
+    tool = next(s for s in steps if s.get("id") == "tool")
+    # The comment is posted whatever the tool said (a failed validation replaces the plan).
+    assert tool["with"]["fail-on-error"] == "false"
+    post = next(s for s in steps if s.get("name") == "Post or update the sticky comment")
+    assert post["if"].startswith("always()")
+    # A pull request that does not touch the workspace still passes the check.
+    touched = next(s for s in steps if s.get("id") == "touched")
+    assert 'git diff --quiet "origin/$BASE_REF...HEAD" -- "$DIR"' in touched["run"]
+    example = _load(EXAMPLES / "adaptive-deploy-plan.yml")
+    assert "paths" not in (_on(example)["pull_request"] or {})
+    dirs = {job["with"]["working-directory"] for job in example["jobs"].values() if "with" in job}
+    assert len(dirs) == 2   # two workspaces, two comments
+
+
+def test_drift_workflow_one_issue_per_directory() -> None:
+    text = (WORKFLOWS / "drift.yml").read_text()
+    assert "<!-- adaptive-deploy-drift: ${dir" in text
+    assert "labels: ['drift']" in text and "state: 'closed'" in text
+    example = _load(EXAMPLES / "adaptive-deploy-drift.yml")
+    assert "workflow_dispatch" in _on(example) and _on(example)["schedule"][0]["cron"]
+
+
+def test_apply_workflow_is_gated_and_serialised() -> None:
+    job = _load(WORKFLOWS / "apply.yml")["jobs"]["apply"]
+    assert job["concurrency"]["cancel-in-progress"] is False
+    assert "inputs.working-directory" in job["concurrency"]["group"]
+    assert job["environment"] == "${{ inputs.environment }}"
+    commands = [s["with"]["command"] for s in job["steps"] if "with" in s and "command" in s["with"]]
+    assert commands == ["plan", "apply"]
+    example = _load(EXAMPLES / "adaptive-deploy-apply.yml")
+    assert _on(example)["push"]["branches"] == ["main"]
+    assert "deploy/**" in _on(example)["push"]["paths"]
+
+
+def test_action_inputs_and_outputs() -> None:
+    action = _load(ACTION)
+    assert action["runs"]["using"] == "composite"
+    assert {"command", "working-directory", "format", "plan-file", "lock-timeout"} <= set(
+        action["inputs"])
+    assert {"adds", "changes", "destroys", "forgets", "exitcode", "report"} <= set(
+        action["outputs"])
+
+
+def test_ci_workflow_has_postgres_and_dsn() -> None:
+    job = _load(WORKFLOWS / "ci.yml")["jobs"]["test"]
+    assert job["services"]["postgres"]["image"] == "postgres:16"
+    assert job["env"]["ADAPTIVE_DEPLOY_TEST_PG_DSN"].startswith("postgresql://")
+    runs = " ".join(s.get("run", "") for s in job["steps"])
+    assert "pip install -e '.[test]'" in runs and "pytest" in runs and "ruff check" in runs
+    assert "cmark-gfm" in runs and "yaml-language-server" in runs
+    assert any(s.get("with", {}).get("python-version") == "3.11" for s in job["steps"])
 
 
 def test_option_checker_rejects_unknown_flags_and_choices() -> None:
@@ -198,72 +330,6 @@ def test_option_checker_rejects_unknown_flags_and_choices() -> None:
     assert invocations("X=1 \\\n  adaptive-deploy plan d --out f > p.txt 2> e", "s") == [
         Invocation("s", ("plan", "d", "--out", "f")),
     ]
-
-
-def test_no_secret_is_expanded_inside_a_script() -> None:
-    for path in WORKFLOW_FILES:
-        for where, script in _run_scripts(_load(path)):
-            assert "secrets." not in script, f"{path.name}: {where} reads a secret inline"
-            assert "${{" not in script, f"{path.name}: {where} interpolates an expression"
-
-
-def test_actions_are_pinned_to_major_versions() -> None:
-    for path in WORKFLOW_FILES:
-        for job in _load(path)["jobs"].values():
-            for step in job.get("steps", []):
-                if "uses" in step:
-                    assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]), step["uses"]
-
-
-def test_config_dir_is_a_parameter_and_matches_path_filters() -> None:
-    for name in ("plan.yml", "drift.yml", "apply.yml"):
-        wf = _load(WORKFLOWS / name)
-        directory = wf["env"]["ADAPTIVE_DEPLOY_DIR"]
-        assert directory == "deploy/"
-        for trigger in ("pull_request", "push"):
-            paths = (_on(wf).get(trigger) or {}).get("paths")
-            if paths is not None:
-                assert f"{directory}**" in paths, (name, trigger)
-
-
-def test_plan_workflow_sticky_comment_and_minimal_permissions() -> None:
-    wf = _load(WORKFLOWS / "plan.yml")
-    assert wf["permissions"] == {"contents": "read", "pull-requests": "write"}
-    assert "pull_request" in _on(wf)
-    text = (WORKFLOWS / "plan.yml").read_text()
-    assert text.count("<!-- adaptive-deploy-plan -->") >= 2  # written into the body, searched for
-    assert "updateComment" in text and "createComment" in text
-    assert "secrets.ADAPTIVE_API_KEY_READONLY" in text
-
-
-def test_drift_workflow_schedule_and_issue_handling() -> None:
-    wf = _load(WORKFLOWS / "drift.yml")
-    triggers = _on(wf)
-    assert "workflow_dispatch" in triggers and triggers["schedule"][0]["cron"]
-    steps = wf["jobs"]["drift"]["steps"]
-    conditions = [s.get("if", "") for s in steps]
-    assert "steps.drift.outputs.exitcode == '2'" in conditions
-    assert "steps.drift.outputs.exitcode == '0'" in conditions
-    text = (WORKFLOWS / "drift.yml").read_text()
-    assert "labels: ['drift']" in text and "state: 'closed'" in text
-
-
-def test_apply_workflow_is_gated_and_serialised() -> None:
-    wf = _load(WORKFLOWS / "apply.yml")
-    assert wf["concurrency"]["cancel-in-progress"] is False
-    assert wf["concurrency"]["group"]
-    job = wf["jobs"]["apply"]
-    assert job["environment"] == "production"
-    assert _on(wf)["push"]["branches"] == ["main"]
-
-
-def test_ci_workflow_has_postgres_and_dsn() -> None:
-    job = _load(WORKFLOWS / "ci.yml")["jobs"]["test"]
-    assert job["services"]["postgres"]["image"] == "postgres:16"
-    assert job["env"]["ADAPTIVE_DEPLOY_TEST_PG_DSN"].startswith("postgresql://")
-    runs = " ".join(s.get("run", "") for s in job["steps"])
-    assert "pip install -e '.[test]'" in runs and "pytest" in runs and "ruff check" in runs
-    assert any(s.get("with", {}).get("python-version") == "3.11" for s in job["steps"])
 
 
 def test_pre_commit_hook_entry_is_a_real_command() -> None:
@@ -285,3 +351,99 @@ def _console_scripts() -> list[str]:
 
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     return [f"{k}={v}" for k, v in data["project"]["scripts"].items()]
+
+
+# -- the action's script, run for real -------------------------------------------------------
+
+QUICKSTART = ROOT / "examples" / "quickstart"
+
+
+def _run_action(tmp_path: Path, **inputs: str) -> tuple[int, dict[str, str], str, str]:
+    """Run action/run.py as the composite step does; return its status, outputs, report
+    and step summary."""
+    import os
+
+    out, summary = tmp_path / "out.txt", tmp_path / "summary.md"
+    out.write_text(""), summary.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTIVE_")}
+    env.update({"GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary),
+                "RUNNER_TEMP": str(tmp_path / "runner"),
+                "PATH": f"{Path(CLI[0]).parent}:{env.get('PATH', '')}", **inputs})
+    proc = subprocess.run([sys.executable, str(ROOT / "action" / "run.py")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    report = Path(outputs["report"]).read_text() if "report" in outputs else ""
+    return proc.returncode, outputs, report, summary.read_text()
+
+
+def test_action_plan_sets_outputs_from_the_json_summary(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(QUICKSTART, ws, ignore=shutil.ignore_patterns(".adaptive-deploy"))
+    code, outputs, report, summary = _run_action(tmp_path, COMMAND="plan", DIR=str(ws))
+    assert code == 0, outputs
+    assert outputs["exitcode"] == "2" and outputs["validation-failed"] == "false"
+    assert (outputs["adds"], outputs["changes"], outputs["destroys"], outputs["forgets"]) == (
+        "3", "1", "0", "0")
+    assert report.startswith("**Plan: 3 to add, 1 to change, 0 to destroy.**")
+    assert summary == report
+
+    # apply the plan the action saved, then the same plan is empty
+    plan_file = str(tmp_path / "runner" / "adaptive-deploy" / "adaptive-deploy.plan")
+    code, outputs, report, _ = _run_action(tmp_path, COMMAND="apply", DIR=str(ws),
+                                           PLAN_FILE=plan_file, FORMAT="text")
+    assert code == 0 and outputs["exitcode"] == "0", report
+    assert "Apply complete! Resources: 3 added, 1 changed, 0 destroyed." in report
+    assert outputs["adds"] == "3"
+
+
+def test_action_reports_a_failed_validation_instead_of_a_plan(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(QUICKSTART, ws, ignore=shutil.ignore_patterns(".adaptive-deploy"))
+    config = ws / "adaptive-deploy.yaml"
+    config.write_text(config.read_text().replace("kv_cache_len: 300000", "kv_cache_len: 900000"))
+    code, outputs, report, _ = _run_action(tmp_path, COMMAND="plan", DIR=str(ws),
+                                           FAIL_ON_ERROR="false")
+    assert code == 0 and outputs["exitcode"] == "1"
+    assert outputs["validation-failed"] == "true"
+    assert "is invalid; nothing was planned" in report and "AD301" in report
+    code, outputs, _, _ = _run_action(tmp_path, COMMAND="plan", DIR=str(ws))
+    assert code == 1   # fail-on-error defaults to true
+
+
+def _script_invocations() -> list[Invocation]:
+    """Every command line action/run.py builds: `tool(...)` calls and `args = [...]` lists,
+    literal strings only (variables become placeholders)."""
+    import ast
+
+    tree = ast.parse((ROOT / "action" / "run.py").read_text())
+    found = []
+    for node in ast.walk(tree):
+        elts: list[ast.expr] | None = None
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "tool":
+            elts = list(node.args)
+        elif isinstance(node, ast.List) and node.elts and isinstance(node.elts[0], ast.Constant) \
+                and node.elts[0].value in cli_main._COMMANDS:
+            elts = list(node.elts)
+        if elts and isinstance(elts[0], ast.Constant) and elts[0].value in cli_main._COMMANDS:
+            argv = tuple(e.value if isinstance(e, ast.Constant) else "$VALUE" for e in elts
+                         if not isinstance(e, ast.Starred))
+            found.append(Invocation(f"action/run.py:{node.lineno}", argv))
+    return found
+
+
+@pytest.mark.parametrize(
+    "invocation", _script_invocations() + all_invocations(),
+    ids=lambda inv: f"{inv.source}: {' '.join(inv.argv)}",
+)
+def test_invoked_commands_and_options_exist(invocation: Invocation) -> None:
+    command, rest = _resolve(invocation.argv)
+    assert check_options(command, rest) == [], invocation.source
+
+
+def test_the_action_invokes_the_promised_commands() -> None:
+    flat = {" ".join(inv.argv) for inv in _script_invocations()}
+    for expected in ("validate $VALUE --format github", "show $VALUE --format json",
+                     "plan $VALUE --format $VALUE --detailed-exitcode --out $VALUE",
+                     "drift $VALUE --format $VALUE", "diff $VALUE --base $VALUE --format $VALUE",
+                     "apply $VALUE --lock-timeout $VALUE"):
+        assert expected in flat, (expected, flat)
