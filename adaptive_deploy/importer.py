@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from adaptive_deploy.addresses import Address
+from adaptive_deploy.config.schema import EDITOR_SCHEMA_NAME, write_editor_schema
 from adaptive_deploy.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from adaptive_deploy.errors import ConfigError, UsageError
 
@@ -163,7 +164,9 @@ def build_import(
     have_models = dict(existing.get("models") or {})
     have_pools = dict(existing.get("compute_pools") or {})
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-    header = f"# Imported by adaptive-deploy {tool_version} on {stamp} from {source}."
+    # The modeline points editors (yaml-language-server) at the schema import writes beside.
+    header = (f"# yaml-language-server: $schema={EDITOR_SCHEMA_NAME}\n"
+              f"# Imported by adaptive-deploy {tool_version} on {stamp} from {source}.")
 
     models: dict[str, dict[str, Any]] = {}
     pools: dict[str, dict[str, Any]] = {}
@@ -482,6 +485,8 @@ def _adopt_and_write(
                 raise UsageError(f"{exc.filename} already exists; import never overwrites a "
                                  "file") from None
             result.written = [str(p) for p in written]
+            if written:
+                result.written.append(str(write_editor_schema(dest)))
             desired = resources.desired(ws)
             observed = resources.observed(live)
             entry = HistoryEntry(id=uuid.uuid4().hex, started_at=time.time(), finished_at=None,

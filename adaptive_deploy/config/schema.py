@@ -10,8 +10,10 @@ adaptive_deploy.config.schema --write` rewrites both; tests fail when either dif
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,17 +62,28 @@ def generate() -> dict[str, Any]:
     }
 
 
-def _tidy(node: Any, top: bool = False) -> Any:
-    """Drop titles; make every object schema explicit about unknown keys."""
+def _title(name: str) -> str:
+    """`DeploymentSpec` → `Deployment`, `ComputePoolSpec` → `Compute pool` (editor hovers)."""
+    words = re.findall(r"[A-Z][a-z]*", name.removesuffix("Spec"))
+    return " ".join([words[0], *(w.lower() for w in words[1:])]) if words else name
+
+
+def _tidy(node: Any, top: bool = False, definition: str | None = None) -> Any:
+    """Drop pydantic's per-field titles, keep a readable title per definition; make every
+    object schema explicit about unknown keys."""
     if isinstance(node, list):
         return [_tidy(v) for v in node]
     if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {}
+    if definition is not None:
+        out["title"] = _title(definition)
     for key, value in node.items():
         if key == "title" and not top:
             continue
-        if key in ("properties", "$defs"):
+        if key == "$defs":
+            out[key] = {name: _tidy(sub, definition=name) for name, sub in value.items()}
+        elif key == "properties":
             out[key] = {name: _tidy(sub) for name, sub in value.items()}
         else:
             out[key] = _tidy(value)
@@ -140,6 +153,52 @@ def validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(inline_refs(load()))
+
+
+# Ranges that stage 2 checks with its own codes (AD340, AD350): the validation schema leaves
+# them out so a user gets one error per problem with the rule's code, while editors get them
+# as they type. (definition, property) → JSON Schema keywords.
+EDITOR_RANGES: dict[tuple[str, str], dict[str, Any]] = {
+    ("DeploymentSpec", "num_draft_steps"): {"minimum": 1, "maximum": 8},
+    ("Placement", "max_ttft_ms"): {"exclusiveMinimum": 0},
+}
+EDITOR_SCHEMA_NAME = "adaptive-deploy.schema.json"
+
+
+def editor_schema(schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The schema for editors (yaml-language-server): the validation schema for ONE file of a
+    workspace — no required root keys, since `version` and `workspace` sit in one file of
+    several — plus the ranges stage 2 checks (`EDITOR_RANGES`)."""
+    out = copy.deepcopy(schema if schema is not None else load())
+    out.pop("required", None)
+    out["$id"] = SCHEMA_ID.replace(".v1.schema.json", ".v1.editor.schema.json")
+    out["description"] = (
+        "One *.yaml file of an adaptive-deploy workspace (files are merged; `version` and "
+        "`workspace` are required in one of them). `adaptive-deploy validate DIR` checks the "
+        "whole workspace."
+    )
+    for (definition, prop), keywords in EDITOR_RANGES.items():
+        out["$defs"][definition]["properties"][prop].update(keywords)
+    return out
+
+
+def write_editor_schema(directory: str | Path) -> Path:
+    """Write the editor schema into `directory` (created if needed) as
+    `adaptive-deploy.schema.json`; a YAML file there points at it with the modeline
+    `# yaml-language-server: $schema=adaptive-deploy.schema.json`."""
+    target = Path(directory) / EDITOR_SCHEMA_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(dumps(editor_schema()), encoding="utf-8")
+    return target
+
+
+def modeline(yaml_file: str | Path, schema_file: str | Path) -> str:
+    """The yaml-language-server modeline for `yaml_file`, pointing at `schema_file` by a
+    path relative to the YAML file's directory."""
+    import os
+
+    rel = os.path.relpath(Path(schema_file).resolve(), Path(yaml_file).resolve().parent)
+    return f"# yaml-language-server: $schema={Path(rel).as_posix()}"
 
 
 def write(targets: tuple[Path, ...] = (PACKAGE_SCHEMA, PUBLISHED_SCHEMA)) -> list[Path]:

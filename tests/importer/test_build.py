@@ -70,7 +70,8 @@ def test_build_writes_projects_models_and_pools() -> None:
     assert pools["pool-b"]["gpu"] == "Acme Tensor 9000"
     assert any("pool-b" in n and "not in the catalog" in n for n in build.notes)
     assert any("mystery-model" in n and "architecture" in n for n in build.notes)
-    header = build.files["imported-p1.yaml"].splitlines()[0]
+    modeline, header = build.files["imported-p1.yaml"].splitlines()[:2]
+    assert modeline == "# yaml-language-server: $schema=adaptive-deploy.schema.json"
     assert header == "# Imported by adaptive-deploy 0.1.0 on 1970-01-01T00:00:00Z from https://x."
 
 

@@ -69,11 +69,15 @@ def test_import_then_plan_shows_no_changes(emulator: EmulatorServer, tmp_path: P
     assert report["format_version"] == "1.0" and report["workspace"] == "prod"
     assert report["projects"] == ["playground", "research", "sales"]
     names = sorted(Path(p).name for p in report["written"])
-    assert names == ["imported-models.yaml", "imported-playground.yaml", "imported-pools.yaml",
+    assert names == ["adaptive-deploy.schema.json", "imported-models.yaml",
+                     "imported-playground.yaml", "imported-pools.yaml",
                      "imported-research.yaml", "imported-sales.yaml", "workspace.yaml"]
 
     sales_text = (ws / "imported-sales.yaml").read_text()
-    assert sales_text.startswith("# Imported by adaptive-deploy")
+    # Editors validate the written files against the editor schema written beside them.
+    assert sales_text.startswith("# yaml-language-server: $schema=adaptive-deploy.schema.json\n"
+                                 "# Imported by adaptive-deploy")
+    assert json.loads((ws / "adaptive-deploy.schema.json").read_text())["$defs"]
     assert f"from {emulator.base_url}." in sales_text
     assert "num_draft_steps" in sales_text and "cannot be read back" in sales_text
     sales = _load(ws / "imported-sales.yaml")["projects"]["sales"]
@@ -164,7 +168,7 @@ def test_project_filter_and_no_clobbering(emulator: EmulatorServer, tmp_path: Pa
     assert "projects.research: already defined; kept as it is" in report["skipped"]
     assert {Path(p).name for p in report["written"]} == {
         "imported-playground.yaml", "imported-sales.yaml", "imported-models-2.yaml",
-        "imported-pools-2.yaml"}
+        "imported-pools-2.yaml", "adaptive-deploy.schema.json"}
     assert set(_load(ws / "imported-models-2.yaml")["models"]) == {
         "qwen-3-8b", "sales-lora-v1", "llama-3.2-1b"}
     for name, text in snapshot.items():
