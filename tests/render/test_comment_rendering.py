@@ -25,18 +25,18 @@ COMMENT_WIDTH = 760   # px: the body of a comment in a pull request's conversati
 # The parts of GitHub's markdown CSS that decide the layout (github-markdown-css).
 CSS = """
 body { margin: 0; }
-.markdown-body { box-sizing: border-box; width: %dpx; padding: 16px;
+.markdown-body { box-sizing: border-box; width: WIDTHpx; padding: 16px;
   font-family: -apple-system, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif;
   font-size: 14px; line-height: 1.5; word-wrap: break-word; }
-.markdown-body table { display: block; width: max-content; max-width: 100%%; overflow: auto;
+.markdown-body table { display: block; width: max-content; max-width: 100%; overflow: auto;
   border-spacing: 0; border-collapse: collapse; }
 .markdown-body td, .markdown-body th { padding: 6px 13px; border: 1px solid #d1d9e0; }
 .markdown-body code { font-family: ui-monospace, "DejaVu Sans Mono", monospace;
-  font-size: 85%%; padding: .2em .4em; white-space: break-spaces; }
-.markdown-body pre { overflow: auto; padding: 16px; font-size: 85%%; line-height: 1.45;
+  font-size: 85%; padding: .2em .4em; white-space: break-spaces; }
+.markdown-body pre { overflow: auto; padding: 16px; font-size: 85%; line-height: 1.45;
   background: #f6f8fa; }
-.markdown-body pre code { white-space: pre; padding: 0; font-size: 100%%; }
-""" % COMMENT_WIDTH
+.markdown-body pre code { white-space: pre; padding: 0; font-size: 100%; }
+""".replace("WIDTH", str(COMMENT_WIDTH))
 MEASURE = """
 <script>
 window.addEventListener('load', () => {
