@@ -89,16 +89,33 @@ def gib(v: Any) -> str:
 
 
 def memory_cells(row: Mapping[str, Any]) -> list[str]:
-    """deployment, pool, GPU, before → after GiB, usable GiB, verdict."""
+    """deployment, pool (GPU), GiB per GPU (`before → after`, `new 59.5` for a new placement,
+    `30.0 → removed`), usable GiB, verdict."""
     before, after = row.get("before_gib"), row.get("after_gib")
-    total = gib(after) if before is None else f"{gib(before)} {ARROW} {gib(after)}"
-    return [
-        str(row.get("address", "")), str(row.get("pool", "")), str(row.get("gpu", "")),
-        total, gib(row.get("usable_gib")), str(row.get("verdict", "")),
-    ]
+    if after is None:
+        total = f"{gib(before)} {ARROW} removed"
+    elif before is None:
+        total = f"new {gib(after)}"
+    elif gib(before) == gib(after):
+        total = gib(after)
+    else:
+        total = f"{gib(before)} {ARROW} {gib(after)}"
+    name = str(row.get("address", "")).removeprefix("deployment.")
+    return [name, f"{row.get('pool', '')} ({row.get('gpu') or '?'})", total,
+            gib(row.get("usable_gib")), str(row.get("verdict", ""))]
 
 
-MEMORY_HEADER = ["deployment", "pool", "GPU", "GiB per GPU", "usable", "verdict"]
+MEMORY_HEADER = ["deployment", "pool (GPU)", "GiB per GPU", "usable", "verdict"]
+WIDTH = 80   # text output keeps to an 80-column terminal; longer values wrap cleanly
+
+
+def wrap_list(title: str, items: list[str], width: int = WIDTH) -> list[str]:
+    """`title` then the items, comma-separated, wrapped to `width` with a 4-space indent."""
+    import textwrap
+
+    body = textwrap.wrap(", ".join(items), width=width - 4, break_long_words=False,
+                         break_on_hyphens=False)
+    return [title, *(f"    {line}" for line in body)]
 
 
 def drift_text(item: Mapping[str, Any]) -> str:

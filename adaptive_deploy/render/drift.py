@@ -8,6 +8,7 @@ table of findings and how to fix them.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -65,6 +66,12 @@ def _finding_text(f: Mapping[str, Any]) -> str:
     )
 
 
+def _split_values(f: Mapping[str, Any]) -> list[str]:
+    live = _value(f.get("live")) if f.get("observable", True) else "(not observable)"
+    return [f"last applied {_value(f.get('last_applied'))}", f"live {live}",
+            f"config {_value(f.get('desired'))}"]
+
+
 def _fix_lines(directory: str) -> list[str]:
     return [
         f"To restore the configuration on the platform: adaptive-deploy apply {directory}",
@@ -84,14 +91,24 @@ def render_text(report: Mapping[str, Any], *, directory: str = ".") -> str:
         lines.append(f"{_KIND_TITLE[kind]}:")
         lines.append("")
         for f in group:
-            lines.append(f"  [{_KIND_LABEL[kind]}] {_finding_text(f)}")
+            line = f"  [{_KIND_LABEL[kind]}] {_finding_text(f)}"
+            if len(line) > fmt.WIDTH and f.get("field") is not None:
+                # Too wide for 80 columns: the values go on their own line.
+                head, _, values = line.partition(": ")
+                lines.append(head)
+                if len(values) + 6 <= fmt.WIDTH:
+                    lines.append(f"      {values}")
+                else:
+                    lines += [f"      {part}" for part in _split_values(f)]
+            else:
+                lines.append(line)
             if f.get("field") is not None and f.get("message"):
                 lines.append(f"      {f['message']}")
             elif f.get("field") is None:
-                lines.append(
-                    f"      last applied {_value(f.get('last_applied'))}; live "
-                    f"{_value(f.get('live'))}; config {_value(f.get('desired'))}"
-                )
+                parts = [f"last applied {_value(f.get('last_applied'))}",
+                         f"live {_value(f.get('live'))}", f"config {_value(f.get('desired'))}"]
+                joined = "      " + "; ".join(parts)
+                lines += [joined] if len(joined) <= fmt.WIDTH else [f"      {v}" for v in parts]
         lines.append("")
     unobservable = report.get("unobservable") or []
     if unobservable:
@@ -107,13 +124,16 @@ def render_text(report: Mapping[str, Any], *, directory: str = ".") -> str:
         lines.append("")
     unmanaged = report.get("unmanaged") or []
     if unmanaged:
-        lines.append(f"Unmanaged live objects (not drift; `adaptive-deploy import` adopts them): "
-                     f"{', '.join(unmanaged)}")
+        lines += fmt.wrap_list(
+            "Unmanaged live objects (not drift; `adaptive-deploy import` adopts them):",
+            list(unmanaged))
         lines.append("")
     lines.append(summary_line(report))
     if findings:
         lines.append("")
-        lines.extend(_fix_lines(directory))
+        for fix in _fix_lines(directory):
+            lines += textwrap.wrap(fix, width=fmt.WIDTH, subsequent_indent="  ",
+                                   break_long_words=False, break_on_hyphens=False)
     return "\n".join(esc(line) for line in lines) + "\n"
 
 

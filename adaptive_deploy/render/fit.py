@@ -20,11 +20,13 @@ if TYPE_CHECKING:
     from adaptive_deploy.rules.memory import FitRow
 
 GIB = 1 << 30
-BAR_WIDTH = 50
-WEIGHTS, KV, DRAFT, OTHER, FREE, USABLE = "█", "▓", "▒", "░", "·", "|"
+WIDTH = 80          # text output fits an 80-column terminal (longer names wrap cleanly)
+BAR_WIDTH = 40
+WEIGHTS, KV, DRAFT, OTHER, FREE, USABLE, OVER = "█", "▓", "▒", "░", "·", "|", "!"
 LEGEND = (
     f"{WEIGHTS} weights  {KV} KV cache  {DRAFT} draft (weights + KV)  "
-    f"{OTHER} adapter slots + overhead  {FREE} free  {USABLE} usable limit"
+    f"{OTHER} adapters + overhead",
+    f"{FREE} free  {USABLE} usable limit  {OVER} needed past the usable limit",
 )
 VERDICT_STYLE = {"fits": "green", "tight": "yellow", "does-not-fit": "bold red", "unchecked": "magenta"}
 
@@ -60,6 +62,12 @@ def bar(row: FitRow, width: int = BAR_WIDTH) -> str:
         chars.extend(char * (round(cumulative / scale * width) - start))
     chars.extend(FREE * (width - len(chars)))
     mark = min(width - 1, round(b.usable / scale * width))
+    # What is needed past the usable limit shows as OVER, so an overflow is visible at once.
+    for i in range(mark + 1, width):
+        if chars[i] != FREE:
+            chars[i] = OVER
+    if b.total > b.usable and OVER not in chars[mark + 1:] and mark + 1 < width:
+        chars[mark + 1] = OVER   # an overflow smaller than one character still shows
     chars[mark] = USABLE
     return "".join(chars)
 
@@ -81,10 +89,10 @@ def summary_line(rows: Sequence[FitRow]) -> str:
     )
 
 
-# Short headers keep a typical row under 120 columns; the legend and JSON spell them out
-# (adapt = LoRA slots, ovhd = engine overhead, free = headroom below the usable limit).
-COLUMNS = ("deployment", "tp", "KV len", "weights", "KV", "draft", "adapt", "ovhd", "total",
-           "free", "verdict", "max KV len")
+# The table keeps to WIDTH columns: the memory breakdown of each row goes on a line of its
+# own below it (weights, KV, draft, adapter slots, overhead), and a deployment name too long
+# for its column goes on its own line above its numbers.
+COLUMNS = ("deployment", "tp", "KV len", "total", "free", "verdict", "max KV len")
 _LEFT = {"deployment", "verdict"}
 
 
@@ -92,11 +100,17 @@ def _cells(row: FitRow) -> list[str]:
     b = row.breakdown
     return [
         _name(row), str(row.tp), _tokens(row.kv_cache_len),
-        _gib(b.weights if b else None), _gib(b.kv if b else None), _gib(b.draft if b else None),
-        _gib(b.adapters if b else None), _gib(b.overhead if b else None),
         _gib(b.total if b else None), _gib(b.headroom if b else None), row.verdict,
         _tokens(b.max_kv_cache_len if b else None),
     ]
+
+
+def _breakdown(row: FitRow) -> str:
+    b = row.breakdown
+    if b is None:
+        return f"not checked: {row.reason}"
+    return (f"weights {_gib(b.weights)} + KV {_gib(b.kv)} + draft {_gib(b.draft)} + "
+            f"adapters {_gib(b.adapters)} + overhead {_gib(b.overhead)} GiB")
 
 
 def _groups(rows: Sequence[FitRow]) -> list[tuple[str, list[FitRow]]]:
@@ -118,16 +132,23 @@ def _groups(rows: Sequence[FitRow]) -> list[tuple[str, list[FitRow]]]:
     return out
 
 
-def table_lines(rows: Sequence[FitRow]) -> list[str]:
-    """The breakdown table as plain lines: per pool a heading (GPU, usable per GPU), then one
-    row per deployment with per-GPU GiB, the verdict and the largest kv_cache_len that fits,
-    then the stacked bars. Columns are sized to their content, never truncated."""
+def table_lines(rows: Sequence[FitRow], width: int = WIDTH) -> list[str]:
+    """The breakdown table as plain lines of at most `width` columns: per pool a heading (GPU,
+    usable per GPU), then per deployment its row (per-GPU GiB, verdict, the largest
+    kv_cache_len that fits) and its breakdown, then the stacked bars. Nothing is truncated:
+    a name too long for its column gets a line of its own."""
     lines: list[str] = []
     for heading, members in _groups(rows):
         cells = [list(COLUMNS), *(_cells(r) for r in members)]
         widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+        rest = 2 + sum(widths[1:]) + 2 * (len(COLUMNS) - 1)
+        widths[0] = max(len(COLUMNS[0]), min(widths[0], width - rest))
         lines.append(heading)
         for k, row_cells in enumerate(cells):
+            name = row_cells[0]
+            if len(name) > widths[0]:
+                lines.append(f"  {name}")
+                row_cells = ["", *row_cells[1:]]
             parts = [
                 c.ljust(w) if COLUMNS[i] in _LEFT else c.rjust(w)
                 for i, (c, w) in enumerate(zip(row_cells, widths, strict=True))
@@ -135,17 +156,26 @@ def table_lines(rows: Sequence[FitRow]) -> list[str]:
             lines.append(("  " + "  ".join(parts)).rstrip())
             if k == 0:
                 lines.append("  " + "  ".join("-" * w for w in widths))
+            else:
+                lines.append(f"    {_breakdown(members[k - 1])}")
         lines.append("")
+        # The bar shrinks (down to 24) to keep the name on its line; else the name goes above.
         name_width = max(len(_name(r)) for r in members)
+        numbers = len("999.9 / 999.9 GiB")
+        bar_width = min(BAR_WIDTH, width - 2 - name_width - 2 - 2 - numbers)
+        inline = bar_width >= 24
+        if not inline:
+            bar_width = min(BAR_WIDTH, width - 2 - 2 - numbers)
         for row in members:
             b = row.breakdown
+            label = f"  {_name(row).ljust(name_width)}  " if inline else "  "
+            if not inline:
+                lines.append(f"  {_name(row)}")
             if b is None:
-                lines.append(f"  {_name(row).ljust(name_width)}  not checked: {row.reason}")
+                lines.append(f"{label}not checked")
             else:
-                lines.append(
-                    f"  {_name(row).ljust(name_width)}  {bar(row)}  "
-                    f"{b.total / GIB:.1f} / {b.usable / GIB:.1f} GiB"
-                )
+                lines.append(f"{label}{bar(row, bar_width)}  "
+                             f"{b.total / GIB:.1f} / {b.usable / GIB:.1f} GiB")
         lines.append("")
     return lines
 
@@ -162,7 +192,7 @@ def renderables(rows: Sequence[FitRow]) -> list[RenderableType]:
     return [
         Text("GPU memory per GPU (GiB)\n"),
         body,
-        Text(f"Legend: {LEGEND}"),
+        Text(f"Legend: {LEGEND[0]}\n        {LEGEND[1]}"),
         Text(summary_line(rows)),
     ]
 
@@ -171,8 +201,8 @@ def render_text(rows: Sequence[FitRow]) -> str:
     """The text report without colour: plain lines, never wrapped, so it is deterministic."""
     if not rows:
         return "No deployments to fit.\n"
-    lines = ["GPU memory per GPU (GiB)", "", *table_lines(rows), f"Legend: {LEGEND}",
-             summary_line(rows)]
+    lines = ["GPU memory per GPU (GiB)", "", *table_lines(rows), f"Legend: {LEGEND[0]}",
+             f"        {LEGEND[1]}", summary_line(rows)]
     return "\n".join(esc(line) for line in lines) + "\n"
 
 

@@ -35,8 +35,9 @@ def render(plan: Mapping[str, Any], *, color: bool = False) -> str:
     _memory(doc, lines)
     _diagnostics(doc, lines)
     if doc.get("unmanaged"):
-        lines.append([("Unmanaged (not in this workspace; left alone): ", "dim"),
-                      (", ".join(doc["unmanaged"]), "dim")])
+        wrapped = fmt.wrap_list("Unmanaged (not in this workspace; left alone):",
+                                list(doc["unmanaged"]))
+        lines += [[(line, "dim")] for line in wrapped]
         lines.append([])
     if not doc.get("applyable", True):
         lines += [[("This plan cannot be applied: fix the errors above.", "bold red")], []]
@@ -82,6 +83,10 @@ def _changes(doc: Mapping[str, Any], lines: list[Line]) -> None:
             fsym = fmt.field_symbol(d)
             line: Line = [(f"      {fsym} ", _STYLE.get(fsym, "")), (fmt.field_text(d), "")]
             remark = fmt.field_remark(d)
+            if remark and len(f"      {fsym} {fmt.field_text(d)}  {remark}") > fmt.WIDTH:
+                # Wider than 80 columns: the remark goes on its own line below the field.
+                lines += [line, [(f"          {remark}", "dim")]]
+                continue
             if remark:
                 line.append((f"  {remark}", "dim"))
             lines.append(line)
@@ -103,12 +108,18 @@ def _memory(doc: Mapping[str, Any], lines: list[Line]) -> None:
     lines.append([])
     table = [fmt.MEMORY_HEADER] + [fmt.memory_cells(r) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(fmt.MEMORY_HEADER))]
+    # A deployment name too long for an 80-column row goes on its own line above its numbers.
+    rest = 2 + sum(widths[1:]) + 2 * (len(widths) - 1)
+    widths[0] = max(len(fmt.MEMORY_HEADER[0]), min(widths[0], fmt.WIDTH - rest))
     for n, row in enumerate(table):
+        if len(row[0]) > widths[0]:
+            lines.append([(f"  {row[0]}", "")])
+            row = ["", *row[1:]]
         spans: Line = [("  ", "")]
         for i, cell in enumerate(row):
             # numbers right-aligned, text left-aligned
-            text = cell.rjust(widths[i]) if i in (3, 4) else cell.ljust(widths[i])
-            style = "bold" if n == 0 else (_VERDICT_STYLE.get(cell, "") if i == 5 else "")
+            text = cell.rjust(widths[i]) if i in (2, 3) else cell.ljust(widths[i])
+            style = "bold" if n == 0 else (_VERDICT_STYLE.get(cell, "") if i == 4 else "")
             spans.append((text, style))
             if i < len(row) - 1:
                 spans.append(("  ", ""))

@@ -91,7 +91,8 @@ def test_out_of_band_changes_are_reported(emulator: EmulatorServer, tmp_path: Pa
 
     text = run_cli("drift", str(ws), env=env)
     assert text.code == 2
-    assert "[drift] model.qwen-3-8b kv_cache_len: last applied 200000, live 100000, config 200000" \
+    # Wider than 80 columns on one line: the values wrap onto the next.
+    assert "[drift] model.qwen-3-8b kv_cache_len\n      last applied 200000, live 100000, config 200000" \
         in text.out
     assert "adaptive-deploy apply" in text.out
 

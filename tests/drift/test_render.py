@@ -38,8 +38,11 @@ def test_text_groups_by_kind_with_all_values() -> None:
     assert out.index("Changed outside adaptive-deploy (live") < out.index("Pending in the configuration")
     assert "  [drift] model.m kv_cache_len: last applied 200000, live 100000, config 200000\n" in out
     assert "[drift] deployment.p/a: Deleted outside adaptive-deploy" in out
-    assert 'last applied {compute_pools: ["pool-1"]}; live (none); config' in out
-    assert "num_draft_steps: last applied 4, live (not observable), config 6" in out
+    assert '      last applied {compute_pools: ["pool-1"]}\n      live (none)\n      config' in out
+    assert ("  [pending] deployment.p/m num_draft_steps\n"
+            "      last applied 4, live (not observable), config 6\n") in out
+    # 80 columns: every line but the one-line summary
+    assert max(len(line) for line in out.splitlines() if not line.startswith("Drift:")) <= 80
     assert "Drift: 2 changed outside adaptive-deploy, 2 pending in the configuration, 0 both." in out
     assert "adaptive-deploy apply deploy/" in out
 

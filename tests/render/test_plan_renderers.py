@@ -139,8 +139,10 @@ def test_text_layout() -> None:
     assert "      ~ kv_cache_len: 300000 → 400000" in lines
     assert any("num_draft_steps: 4  (write-only: not observable on the platform)" in ln
                for ln in lines)
-    assert any("compute_pools: [\"pool-1\"] → [\"pool-1\", \"pool-2\"]" in ln
-               and "changed outside adaptive-deploy" in ln for ln in lines)
+    # a remark that would pass 80 columns sits on its own line under its field
+    at = lines.index('      ~ compute_pools: ["pool-1"] → ["pool-1", "pool-2"]')
+    assert lines[at + 1].strip() == ("(changed outside adaptive-deploy; reverting to the "
+                                     "configuration)")
     assert "\x1b[" not in out
 
 
