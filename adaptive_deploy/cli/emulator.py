@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -70,8 +72,16 @@ def serve(
 
     keys = dict(_parse_key(v) for v in api_keys)
     generated = None
+    reused = False
+    key_file = Path(f"{db_path}.admin-key")
     if not keys:
-        generated = generate_api_key()
+        # The generated admin key lives beside the database (mode 0600), so serving an
+        # existing database again keeps the key its users already exported.
+        if key_file.is_file() and Path(db_path).exists():
+            generated = key_file.read_text(encoding="utf-8").strip()
+            reused = bool(generated)
+        if not generated:
+            generated = generate_api_key()
         keys = {generated: "admin"}
     try:
         faults = FaultConfig(
@@ -88,6 +98,14 @@ def serve(
         sock = bind_socket(host, port)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    if generated is not None and not reused:
+        try:
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(generated + "\n")
+        except OSError:
+            key_file = Path()   # not kept: a restart prints a new key
     real_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{real_port}"
@@ -95,7 +113,10 @@ def serve(
     click.echo(f"GraphQL endpoint: {url}/api/graphql (database {db_path})")
     if generated is not None:
         # The generated key is shown once, here, so the user can export it; it is never logged.
-        click.echo(f"Admin API key: {generated}")
+        kept = (f" (kept in {key_file}; reused while the database exists)"
+                if key_file != Path() else "")
+        click.echo(f"Admin API key: {generated}{' — the same as last time' if reused else ''}"
+                   f"{kept}")
         click.echo("Use it from another terminal:")
         click.echo(f"  export ADAPTIVE_BASE_URL={url}")
         click.echo(f"  export ADAPTIVE_API_KEY={generated}")

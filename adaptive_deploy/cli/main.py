@@ -130,5 +130,4 @@ def main(argv: list[str] | None = None) -> Any:
         hint = single_dash_hint(args) if isinstance(exc, click.UsageError) else None
         if hint:
             click.echo(f"Hint: {hint}", err=True)
-        # 2 means changes/drift/differences to scripts: a usage error exits 1.
-        sys.exit(1)
+        sys.exit(exc.exit_code)

@@ -194,13 +194,36 @@ def history(directory: str, limit: int, fmt: str) -> None:
     if not entries:
         click.echo(f"No history for workspace {workspace}.")
         return
-    rows = [[_when(e.started_at), _when(e.finished_at), e.who, e.operation,
-             e.result, (e.plan_digest or "-").removeprefix("sha256:")[:12],
-             json.dumps(e.summary, sort_keys=True, separators=(",", ":"))]
+    from adaptive_deploy.render.escape import text as esc
+
+    rows = [[_when(e.started_at), _duration(e.started_at, e.finished_at), esc(e.who),
+             esc(e.operation), esc(e.result),
+             (e.plan_digest or "-").removeprefix("sha256:")[:12], _summary_text(e.summary)]
             for e in entries]
-    for line in _table(["STARTED", "FINISHED", "WHO", "OPERATION", "RESULT", "PLAN", "SUMMARY"],
+    for line in _table(["STARTED", "TOOK", "WHO", "OPERATION", "RESULT", "PLAN", "SUMMARY"],
                        rows):
         click.echo(line)
+
+
+_SUMMARY_WORDS = (("add", "added"), ("change", "changed"), ("destroy", "destroyed"),
+                  ("run", "ran"), ("forget", "forgotten"), ("failed", "failed"))
+
+
+def _summary_text(summary: dict[str, Any] | None) -> str:
+    """`3 added, 1 changed` — the apply summary in words; counts of zero are left out."""
+    if not summary:
+        return "-"
+    known = [f"{summary[k]} {word}" for k, word in _SUMMARY_WORDS if summary.get(k)]
+    other = [f"{v} {k}" for k, v in sorted(summary.items())
+             if k not in dict(_SUMMARY_WORDS) and v]
+    return ", ".join(known + other) or "no changes"
+
+
+def _duration(start: float | None, end: float | None) -> str:
+    if start is None or end is None:
+        return "-"
+    seconds = max(0.0, end - start)
+    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
 @command.command("unlock")

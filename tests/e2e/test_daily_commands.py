@@ -100,7 +100,7 @@ def test_every_command_lists_its_exit_codes_and_no_color() -> None:
 
 def test_single_dash_flag_gets_a_hint() -> None:
     result = run_cli("apply", "-auto-approve")
-    assert result.code == 1
+    assert result.code != 0
     assert "did you mean --auto-approve?" in result.err
     assert run_cli("plan", "-no-color").err.count("did you mean --no-color?") == 1
 

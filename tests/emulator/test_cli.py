@@ -64,3 +64,35 @@ def test_serve_fault_flags(tmp_path: Path) -> None:
         assert server.stats()["faults"]["seed"] == 3
     finally:
         server.stop()
+
+
+def _serve_key(db: Path) -> tuple[str, str]:
+    """Start `emulator serve` on `db`, return the admin key it prints and its key line."""
+    proc = subprocess.Popen(
+        [*_command(), "emulator", "serve", "--port", "0", "--db", str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(6)]
+        key_line = next(line for line in lines if line.startswith("Admin API key:"))
+        exports = dict(line.strip().removeprefix("export ").split("=", 1)
+                       for line in lines if line.strip().startswith("export "))
+        return exports["ADAPTIVE_API_KEY"], key_line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_on_an_existing_database_keeps_its_key(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    first, line = _serve_key(db)
+    assert "kept in" in line
+    key_file = Path(f"{db}.admin-key")
+    assert key_file.read_text().strip() == first
+    assert key_file.stat().st_mode & 0o077 == 0     # readable by its owner only
+    again, line = _serve_key(db)
+    assert again == first and "the same as last time" in line
+    # A new database gets a new key.
+    other, _ = _serve_key(tmp_path / "q.db")
+    assert other != first

@@ -97,9 +97,11 @@ def test_history(workspace: Path) -> None:
     result = run("state", "history", str(workspace))
     assert result.exit_code == 0, result.output
     header, row = result.stdout.splitlines()
-    assert header.split() == ["STARTED", "FINISHED", "WHO", "OPERATION", "RESULT", "PLAN",
+    assert header.split() == ["STARTED", "TOOK", "WHO", "OPERATION", "RESULT", "PLAN",
                               "SUMMARY"]
     assert "alice" in row and "success" in row and "0123456789ab" in row
+    # the summary in words, not a JSON blob
+    assert row.rstrip().endswith("2 added") and "{" not in row
     doc = json.loads(run("state", "history", str(workspace), "--format", "json").stdout)
     assert doc["history"][0]["summary"] == {"add": 2}
 
