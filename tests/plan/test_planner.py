@@ -414,3 +414,32 @@ def test_memory_rows_cover_touched_deployments_only() -> None:
         ("deployment.support/base", 30.0, 40.0),
         ("deployment.support/lora", None, 41.0),
     ]
+
+
+def test_a_created_deployment_has_no_memory_before_value() -> None:
+    # The "before" rows are the configuration with live compute configs: they hold a row for
+    # a deployment that does not exist yet. Created, it is new memory, not a change of it.
+    ws = full_ws()
+    lv = live(live_model("base", tp=1), live_project("support"), live_project("other"))
+    row = {"pool": "p1", "gpu": "H100-80GB", "usable_gib": 72.0, "verdict": "fits"}
+    memory = [{**row, "deployment": "support/base", "total_gib": 40.0}]
+    before = [{**row, "deployment": "support/base", "total_gib": 30.0}]
+    st = snapshot({"model.base": {"tp": 1}, "project.support": {}, "project.other": {}})
+    p = plan(ws, lv, st, memory=memory, memory_before=before)
+    [created] = [r for r in p.memory if r["address"] == "deployment.support/base"]
+    assert (created["before_gib"], created["after_gib"]) == (None, 40.0)
+
+
+def test_destroy_plans_the_removal_of_everything_in_state() -> None:
+    ws = full_ws()
+    lv = live(live_model("base", tp=1), live_project("support"),
+              live_deployment("support", "base", compute_pools=["p1"]))
+    st = snapshot({"model.base": {"tp": 1}, "project.support": {},
+                   "deployment.support/base": {"compute_pools": ["p1"], "protect": True}})
+    p = plan(ws, lv, st, destroy=True)
+    actions = {c.address: c.action.value for c in p.changes}
+    assert actions == {"model.base": "forget", "project.support": "delete",
+                       "deployment.support/base": "delete"}
+    assert p.options.destroy is True and any("Destroy plan" in n for n in p.notes)
+    # protect applies as it does to a deployment removed from the configuration
+    assert [d["code"] for d in p.diagnostics] == ["AD501"]
