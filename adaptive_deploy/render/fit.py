@@ -213,19 +213,25 @@ def render_json(rows: Sequence[FitRow]) -> str:
 
 
 def render_markdown(rows: Sequence[FitRow]) -> str:
-    """A GitHub-flavoured Markdown table (for pull-request comments)."""
-    head = ("| deployment | pool | GPU | tp | KV tokens | weights | KV | draft | adapters | overhead "
-            "| total | usable | headroom | verdict | max KV tokens |")
-    lines = [head, "|" + "---|" * 15]
+    """A GitHub-flavoured Markdown table in the plan comment's style (render.gfm): five
+    columns that fit a comment's width, the breakdown under each pool's table."""
+    from adaptive_deploy.render import gfm
+    from adaptive_deploy.render.escape import md_code, md_text
+
+    body = []
+    breakdowns = []
     for row in rows:
         b = row.breakdown
-        cells = [
-            _name(row), row.pool, row.gpu or "?", str(row.tp), _tokens(row.kv_cache_len),
-            _gib(b.weights if b else None), _gib(b.kv if b else None), _gib(b.draft if b else None),
-            _gib(b.adapters if b else None), _gib(b.overhead if b else None),
-            _gib(b.total if b else None), _gib(b.usable if b else None),
-            _gib(b.headroom if b else None), f"**{row.verdict}**",
-            _tokens(b.max_kv_cache_len if b else None),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\n{summary_line(rows)}\n"
+        name = md_code(_name(row))
+        body.append([
+            name, f"{md_code(row.pool)} {md_text(row.gpu or '?')}",
+            f"tp {row.tp} · {_tokens(row.kv_cache_len)}",
+            f"{_gib(b.total if b else None)} / {_gib(b.usable if b else None)}",
+            gfm.verdict(row.verdict),
+        ])
+        breakdowns.append(f"- {name} on {md_code(row.pool)}: {md_text(_breakdown(row))}"
+                          + (f"; largest `kv_cache_len` that fits: "
+                             f"{_tokens(b.max_kv_cache_len)}" if b else ""))
+    lines = gfm.table(["deployment", "pool (GPU)", "tp · KV tokens", "GiB per GPU / usable",
+                       "verdict"], body)
+    return "\n".join([*lines, *breakdowns, "", f"**{md_text(summary_line(rows))}**"]) + "\n"

@@ -133,7 +133,18 @@ def _real_drift() -> dict[str, Any]:
             "unobservable": [], "unmanaged": ["project.playground"], "diagnostics": []}
 
 
+def _fit_markdown() -> str:
+    from adaptive_deploy.config.loader import load_config
+    from adaptive_deploy.render import fit
+    from adaptive_deploy.rules.memory import fit_report
+
+    loaded = load_config(Path(__file__).resolve().parents[2] / "examples" / "multi-pool")
+    assert loaded.workspace is not None
+    return fit.render_markdown(fit_report(loaded.workspace))
+
+
 DOCUMENTS = {
+    "fit": _fit_markdown,
     "plan": lambda: markdown.render(scenario()),
     "drift": lambda: drift.render_markdown(_real_drift(), directory="deploy/"),
     "diff": lambda: configdiff.render_markdown(_diff_doc()),

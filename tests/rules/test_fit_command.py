@@ -102,8 +102,11 @@ def test_invalid_config_reports_location_not_traceback(tmp_path: Path) -> None:
 def test_markdown_output() -> None:
     code, out, _ = invoke(str(QUICKSTART), "--format", "markdown")
     assert code == 0
-    assert out.splitlines()[0].startswith("| deployment | pool | GPU |")
-    assert "| support/qwen-3-8b | pool-1 | H100-80GB | 1 | 300,000 |" in out
+    assert out.splitlines()[0] == (
+        "| deployment | pool (GPU) | tp · KV tokens | GiB per GPU / usable | verdict |")
+    assert "| `support/qwen-3-8b` | `pool-1` H100-80GB | tp 1 · 300,000 | 59.5 / 71.3 | ✅ fits |" \
+        in out
+    assert "largest `kv_cache_len` that fits: 385,360" in out
 
 
 # -- the bar ------------------------------------------------------------------------------------
