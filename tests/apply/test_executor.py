@@ -220,8 +220,12 @@ def test_replace_removes_first_and_counts_as_add_and_destroy(store: StateStore) 
     platform = RecordingPlatform()
     replace = change("deployment.a/base", "create", {"compute_pools": ["p1"]})
     replace["replace"] = True
-    result, _ = run([replace], platform, store)
+    result, hooks = run([replace], platform, store)
     assert platform.calls == ["remove a/base", "deploy a/base"]
+    # The destroy step of a replace is reported as it happens, as a plan's -/+ says.
+    messages = [e.message for e in hooks.events if e.kind == "progress"]
+    assert messages[:2] == ["Destroying the existing deployment...",
+                            "Destruction complete; creating it again..."]
     assert result.summary() == {"add": 1, "change": 0, "destroy": 1, "run": 0, "forget": 0,
                                 "failed": 0}
 
