@@ -59,6 +59,6 @@ def test_tour_shows_real_output(tmp_path: Path) -> None:
     first_plan = tour["adaptive-deploy plan examples/quickstart"]
     assert first_plan == _trim((plan.err + plan.out).splitlines())
     config = ws / "adaptive-deploy.yaml"
-    config.write_text(config.read_text().replace("kv_cache_len: 300000", "kv_cache_len: 350000"))
+    config.write_text(config.read_text().replace("kv_cache_len: 300000", "kv_cache_len: 340000"))
     fit = run_cli("fit", "examples/quickstart", cwd=tmp_path)
     assert tour["adaptive-deploy fit examples/quickstart"] == _trim(fit.out.splitlines())

@@ -37,6 +37,7 @@ EXIT_CODES = {
     "validate": "0 valid (warnings allowed), 1 errors.",
     "fit": "0 everything fits (tight allowed), 1 something does not fit or an error.",
     "schema": "0 printed or written, 1 error.",
+    "catalog": "0 listed, 1 error.",
     "plan": "0 ok; with --detailed-exitcode 0 no changes, 2 changes; 1 error or a plan that "
             "cannot be applied.",
     "apply": "0 done (or nothing to do), 1 error, refusal or partial failure.",

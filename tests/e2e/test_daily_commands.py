@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from adaptive_deploy.cli.main import _COMMANDS
 from tests.e2e.helpers import CLI, run_cli
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
-COMMANDS = ["validate", "fit", "schema", "plan", "apply", "destroy", "show", "status", "drift",
-            "diff", "import", "state", "emulator"]
+COMMANDS = sorted(_COMMANDS)   # every command, including ones added later
 
 
 @pytest.fixture
