@@ -39,6 +39,7 @@ from adaptive_deploy.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from adaptive_deploy.client.protocol import Platform
     from adaptive_deploy.live import LiveState
+    from adaptive_deploy.state.base import ResourceRecord
 
 WORKSPACE_FILE = "workspace.yaml"
 MODELS_FILE = "imported-models.yaml"
@@ -521,17 +522,35 @@ def imported_addresses(build: ImportBuild, desired: Mapping[str, Any]) -> list[s
 
 
 def _platform_id(live: LiveState, address: str) -> str | None:
-    a = Address.parse(address)
-    if a.type.value == "project":
-        p = live.projects.get(a.name)
-        return p.id if p else None
-    if a.type.value == "model":
-        m = live.models.get(a.name)
-        return m.id if m else None
-    if a.type.value == "deployment":
-        d = live.deployments.get(a.project_and_model)
-        return d.id if d else None
-    return None
+    from adaptive_deploy.plan import resources
+
+    return resources.platform_id(live, address)
+
+
+def adoption_record(
+    address: str, desired: Mapping[str, Any], observed: Mapping[str, Any],
+    platform_id: str | None,
+) -> ResourceRecord:
+    """The state record `import ADDR` writes for a live object the configuration already
+    defines: applied = the live value of each configured field, so the next plan shows the
+    configuration's differences as changes to make (cause config), not as drift. `protect` is
+    taken from the configuration (a tool setting the platform never sees); write-only fields
+    (`num_draft_steps`) are left out: their live value cannot be read, so the next plan sends
+    the configured one."""
+    from adaptive_deploy.plan import resources
+    from adaptive_deploy.state.base import ResourceRecord
+
+    rtype = Address.parse(address).type.value
+    state_only = resources.state_only_fields(rtype)
+    write_only = resources.write_only_fields(rtype)
+    applied: dict[str, Any] = {}
+    for f, v in desired.items():
+        if f in state_only:
+            applied[f] = v
+        elif f not in write_only and f in observed:
+            applied[f] = observed[f]
+    return ResourceRecord(address, rtype, applied, dict(observed),
+                          resources.fingerprint(observed), platform_id)
 
 
 def _who() -> str:
