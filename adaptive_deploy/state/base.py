@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-
 # `ResourceRecord.pending`: the create was recorded before the platform call and its outcome
 # is not known yet (the process may have died). An object with this address found on the
 # platform is this workspace's own, not someone else's to be imported.
