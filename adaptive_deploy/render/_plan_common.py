@@ -60,6 +60,17 @@ def field_remark(diff: Mapping[str, Any]) -> str:
     return f"({'; '.join(parts)})" if parts else ""
 
 
+def deletes_model_text(change: Mapping[str, Any]) -> str:
+    """The visible line of a delete that removes a model's last project binding."""
+    return (f"model {change['deletes_model']}: deleted from storage by the platform with this "
+            "last project binding")
+
+
+def model_list(models: list[str]) -> str:
+    names = ", ".join(models)
+    return f"model{'s' if len(models) > 1 else ''} {names}"
+
+
 def summary_line(plan: Mapping[str, Any]) -> str:
     """`Plan: X to add, Y to change, Z to destroy.` (+ `, N to run`, `, N to forget`), or the
     no-changes sentence."""

@@ -40,10 +40,16 @@ def _summary(doc: Mapping[str, Any]) -> str:
 def _blocks(doc: Mapping[str, Any]) -> list[str]:
     out = [_summary(doc) + f" — workspace `{doc.get('workspace')}`\n"]
     changes = doc.get("changes") or []
-    destroys = [c for c in changes if c["action"] == "delete" or c.get("replace")]
+    destroys = [c for c in changes if c["action"] == "delete"]
     if destroys:
         names = ", ".join(f"`{c['address']}`" for c in destroys)
         out.append(f"> ⚠️ **This plan destroys {len(destroys)} resource(s):** {names}\n")
+    models = doc.get("deleted_models") or []
+    if models:
+        names = ", ".join(f"`{m}`" for m in models)
+        out.append(f"> ⚠️ **This plan deletes model(s) {names} from storage:** it removes their "
+                   "last project binding, and the platform then deletes the model (unless "
+                   "published organisation-wide).\n")
     if not doc.get("applyable", True):
         out.append("> ❌ **This plan cannot be applied:** see the diagnostics below.\n")
     for note in doc.get("notes") or []:
@@ -64,8 +70,10 @@ def _blocks(doc: Mapping[str, Any]) -> list[str]:
     if active:
         out.append("### Changes\n\n| action | address | fields |\n| --- | --- | --- |")
         for c in active:
-            action = "replace" if c.get("replace") else c["action"]
+            action = "restart in place" if c.get("replace") else c["action"]
             fields = ", ".join(f"`{d['path']}`" for d in c.get("diff", [])) or "—"
+            if c.get("deletes_model"):
+                fields += f" — **deletes model `{c['deletes_model']}`**"
             out.append(f"| `{c['symbol']}` {action} | `{c['address']}` | {fields} |")
         out.append("")
         for c in active:
@@ -93,6 +101,8 @@ def _blocks(doc: Mapping[str, Any]) -> list[str]:
 def _details(c: Mapping[str, Any]) -> str:
     lines = [f"<details><summary><code>{c['symbol']} {c['address']}</code></summary>", "",
              "```diff"]
+    if c.get("deletes_model"):
+        lines.append(f"- {fmt.deletes_model_text(c)}")
     for d in c.get("diff", []):
         remark = fmt.field_remark(d)
         # diff fences colour lines by their first character: + green, - red, ! orange
