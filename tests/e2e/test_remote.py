@@ -109,6 +109,10 @@ def test_destroy_needs_allow_destroy(emulator: EmulatorServer, tmp_path: Path) -
     del config["projects"]["dest-support"]["deployments"]["support-lora-v3"]
     del config["models"]["support-lora-v3"]
     write_workspace(ws, config)
+    # The adapter is bound to another project too, so removing this deployment does not
+    # remove its last binding (which would delete it: tests/e2e/test_model_deletion.py).
+    emulator.data('mutation { addModelsToProject(input: {project: "playground", '
+                  'models: ["support-lora-v3"]}) { success } }')
     refused = run_cli("apply", str(ws), "--auto-approve", env=env)
     assert refused.code == 1 and "--allow-destroy" in refused.err
     done = run_cli("apply", str(ws), "--auto-approve", "--allow-destroy", env=env)
