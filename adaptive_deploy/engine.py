@@ -338,13 +338,16 @@ def refresh_state(session: Session, live: LiveState) -> ApplyResult:
         now = observed.get(address)
         if now is None or resources.fingerprint(now) == record.fingerprint:
             continue
+        live_id = resources.platform_id(live, address)
+        if record.platform_id and live_id and live_id != record.platform_id and not record.pending:
+            continue  # another object with this key: not this record's to accept (see plan)
         applied = dict(record.applied)
         for key in applied:
             if key in now:
                 applied[key] = now[key]
         session.store.put_resource(ResourceRecord(
             address=address, type=record.type, applied=applied, observed=now,
-            fingerprint=resources.fingerprint(now), platform_id=record.platform_id,
+            fingerprint=resources.fingerprint(now), platform_id=live_id or record.platform_id,
         ))
         result.results.append(ResourceResult(address, "refresh", True))
     return result

@@ -125,3 +125,14 @@ def test_base_url_from_env_is_stored_only_as_a_hash(
         store.close()
     assert recorded is not None and recorded["url"].startswith("sha256:")
     assert recorded["label"] == "the platform (base_url from ${env:SECRET_PLATFORM_URL})"
+
+
+def test_saved_plan_of_another_platform_is_stale(emulator: EmulatorServer, tmp_path: Path) -> None:
+    ws = _quickstart(tmp_path)
+    planned = run_cli("plan", str(ws), "--out", str(tmp_path / "p.json"))   # embedded
+    assert planned.code == 0, planned.text
+    applied = run_cli("apply", str(tmp_path / "p.json"), env=remote_env(emulator))
+    assert applied.code == 1
+    assert "Saved plan is stale" in applied.err
+    assert "the plan was made against the embedded platform (" in applied.err
+    assert f"now points at {emulator.base_url} [pools:" in applied.err
