@@ -34,8 +34,6 @@ from typing import Any
 
 Record = dict[str, Any]
 
-# The id namespace of databases created before each database minted its own (see Emulator).
-_LEGACY_NAMESPACE = uuid.UUID("7d3f2c1e-5a8b-4c6d-9e0f-1a2b3c4d5e6f")
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 _GIB = 1024**3
 
@@ -186,13 +184,19 @@ class Emulator:
                 # Every database is its own installation: the ids it mints (compute pools
                 # included, from which adaptive-deploy derives the platform's identity) come
                 # from a namespace drawn once, so a restart on another port is the same
-                # platform and a new database is another one. Databases seeded before this
-                # keep the ids they already hold.
-                namespace = uuid.uuid4() if seeded is None else _LEGACY_NAMESPACE
+                # platform and a new database is another one.
+                namespace = uuid.uuid4()
                 self._set_meta("installation", str(namespace))
+                self.namespace = namespace
+                if seeded is not None:
+                    # A database seeded before ids were minted per database holds the pool ids
+                    # every such database shares: give its pools ids of their own (nothing
+                    # refers to a pool by id; placements and jobs hold pool keys).
+                    for pool in self.conn.execute("SELECT key FROM pools").fetchall():
+                        self.conn.execute("UPDATE pools SET id=? WHERE key=?",
+                                          (self._id("pool", pool["key"]), pool["key"]))
             else:
-                namespace = uuid.UUID(installation["value"])
-            self.namespace = namespace
+                self.namespace = uuid.UUID(installation["value"])
             if seeded is None:
                 # Seeding happens only on a new database: a restart keeps everything as it was.
                 if seed:

@@ -75,6 +75,35 @@ def test_restart_on_another_port_is_the_same_platform(emulator: EmulatorServer) 
     assert after == before
 
 
+def test_database_from_before_per_database_ids_gets_pool_ids_of_its_own(tmp_path: Path) -> None:
+    # Databases seeded by an older emulator all hold the same pool ids (one fixed namespace).
+    import uuid
+
+    legacy = uuid.UUID("7d3f2c1e-5a8b-4c6d-9e0f-1a2b3c4d5e6f")
+    ids = []
+    for name in ("a.db", "b.db"):
+        Emulator(tmp_path / name).close()
+        conn = sqlite3.connect(tmp_path / name)
+        conn.execute("DELETE FROM meta WHERE key='installation'")
+        for (key,) in conn.execute("SELECT key FROM pools").fetchall():
+            conn.execute("UPDATE pools SET id=? WHERE key=?",
+                         (str(uuid.uuid5(legacy, f"pool:{key}")), key))
+        conn.commit()
+        conn.close()
+        e = Emulator(tmp_path / name)
+        try:
+            ids.append(_pool_ids(e))
+        finally:
+            e.close()
+        again = Emulator(tmp_path / name)
+        try:
+            assert _pool_ids(again) == ids[-1], "minted once, then kept"
+        finally:
+            again.close()
+    assert not set(ids[0].values()) & set(ids[1].values())
+    assert str(uuid.uuid5(legacy, "pool:pool-1")) not in ids[0].values()
+
+
 def test_database_without_the_published_column_is_migrated(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     Emulator(db).close()
