@@ -119,7 +119,9 @@ class LiveState:
     bound: dict[str, set[str]] = field(default_factory=dict)
 
     def bindings(self, model: str) -> set[str]:
-        """Projects `model` is bound to: `bound`, plus every project deploying it."""
+        """Non-archived projects `model` is bound to: `bound`, plus every project deploying
+        it. Archived projects do not count: a deletion is predicted rather than missed."""
         out = set(self.bound.get(model, ()))
-        out.update(p for (p, m) in self.deployments if m == model)
+        out.update(p for (p, m) in self.deployments if m == model
+                   and not (p in self.projects and self.projects[p].is_archived))
         return out
