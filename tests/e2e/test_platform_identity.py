@@ -136,3 +136,26 @@ def test_saved_plan_of_another_platform_is_stale(emulator: EmulatorServer, tmp_p
     assert "Saved plan is stale" in applied.err
     assert "the plan was made against the embedded platform (" in applied.err
     assert f"now points at {emulator.base_url} [pools:" in applied.err
+
+
+def test_deployment_recreated_outside_is_not_the_one_in_state(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """Resources are matched by platform id: a model service removed and deployed again with
+    the same key outside adaptive-deploy is another object — reported, not silently taken."""
+    env = remote_env(emulator)
+    ws = write_workspace(tmp_path / "ws", small_workspace("again"))
+    assert run_cli("apply", str(ws), "--auto-approve", env=env).code == 0
+    emulator.data('mutation { removeModelFromProject(input: {project: "again-support", '
+                  'model: "support-lora-v3"}) }')
+    emulator.data('mutation { deployModel(input: {project: "again-support", '
+                  'model: "support-lora-v3", placement: {computePools: ["pool-1"]}}) '
+                  '{ modelService { id } } }')
+    address = "deployment.again-support/support-lora-v3"
+    plan = run_cli("plan", str(ws), env=env)
+    assert plan.code == 0, plan.text
+    assert f"- {address}: deleted and re-created outside adaptive-deploy" in plan.out
+    assert f"error[AD507]: {address} was deleted and re-created" in plan.out
+    assert run_cli("drift", str(ws), env=env).code == 2
+    assert run_cli("import", address, str(ws), env=env).code == 0
+    assert run_cli("plan", str(ws), "--detailed-exitcode", env=env).code == 0
