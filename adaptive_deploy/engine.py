@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from adaptive_deploy import __version__
 from adaptive_deploy.diagnostics import Diagnostic, has_errors, sorted_diagnostics
-from adaptive_deploy.errors import ConfigError, StalePlanError, UsageError
+from adaptive_deploy.errors import ConfigError, PlatformMismatch, StalePlanError, UsageError
 
 if TYPE_CHECKING:
     from adaptive_deploy.apply.executor import ApplyResult
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from adaptive_deploy.client.protocol import Platform
     from adaptive_deploy.config.loader import LoadedConfig
     from adaptive_deploy.config.models import Workspace
+    from adaptive_deploy.identity import PlatformIdentity
     from adaptive_deploy.live import LiveState
     from adaptive_deploy.state.base import Locker, StateSnapshot, StateStore
 
@@ -50,6 +51,10 @@ class Session:
     locker: Locker
     env: Mapping[str, str]
     warnings: list[Diagnostic] = field(default_factory=list)
+    # How the user named the workspace directory (for the commands messages suggest).
+    shown_dir: str = "."
+    # The identity of the platform, once live state has been read (`make_plan`).
+    identity: PlatformIdentity | None = None
 
     @property
     def workspace(self) -> Workspace:
@@ -99,7 +104,8 @@ async def open_session(
     except BaseException:
         await platform.aclose()
         raise
-    return Session(ws_dir, loaded, platform, store, locker, env, warnings)
+    return Session(ws_dir, loaded, platform, store, locker, env, warnings,
+                   shown_dir=str(directory))
 
 
 def memory_rows(
@@ -146,20 +152,70 @@ class PlanOutcome:
     live: LiveState
     snapshot: StateSnapshot
     requests: int                  # HTTP requests spent on the refresh
+    identity: PlatformIdentity | None = None
+
+
+def platform_identity(session: Session, live: LiveState) -> PlatformIdentity:
+    """The identity of the platform the session talks to (see `adaptive_deploy.identity`)."""
+    from adaptive_deploy import identity
+
+    url, label = identity.origin(session.workspace.platform, session.directory, session.env)
+    return identity.identify(live, url, label)
+
+
+def check_platform(
+    snapshot: StateSnapshot, current: PlatformIdentity, workspace: str, shown_dir: str
+) -> list[str]:
+    """Refuse (PlatformMismatch) a state that belongs to another platform; return the notes to
+    show (a state written before identities were recorded adopts this platform)."""
+    from adaptive_deploy import identity
+
+    if snapshot.platform is None:
+        if not snapshot.resources:
+            return []
+        return [f"This state was written before adaptive-deploy recorded which platform it "
+                f"belongs to: it adopts {current.describe()}, recorded by the next apply."]
+    if identity.same_platform(snapshot.platform, current) is False:
+        raise PlatformMismatch(
+            f"The state of workspace '{workspace}' belongs to another platform: it was applied "
+            f"to {identity.describe(snapshot.platform)}, but the configuration now points at "
+            f"{current.describe()}. Planning one platform's objects against another's state "
+            "would read them all as deleted. Give this platform a state of its own (a fresh "
+            "copy of the workspace directory without its .adaptive-deploy/ folder, another "
+            "`workspace` name or `state.path`), or, if it really is the same platform (moved "
+            f"or restored), run `adaptive-deploy state repoint {shown_dir}`."
+        )
+    return []
+
+
+def claims(session: Session, snapshot: StateSnapshot, current: PlatformIdentity
+           ) -> dict[str, list[str]]:
+    """Addresses other workspaces of a shared state backend manage on this same platform."""
+    from adaptive_deploy import identity
+
+    out: dict[str, list[str]] = {}
+    for claim in session.store.claims(("model", "project", "deployment")):
+        if claim.platform is None or identity.same_platform(claim.platform, current) is not True:
+            continue   # another platform, or not provably this one
+        out.setdefault(claim.address, []).append(claim.workspace)
+    return out
 
 
 async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
-    """Refresh live state, validate against it, and plan."""
+    """Refresh live state, check the state belongs to this platform, validate, and plan."""
     from adaptive_deploy import rules
     from adaptive_deploy.plan.planner import make_plan as plan_fn
 
     before = session.platform.request_count
     live = await session.platform.read_live()
     requests = session.platform.request_count - before
+    snapshot = session.store.read()
+    current = platform_identity(session, live)
+    notes = check_platform(snapshot, current, session.workspace.workspace, session.shown_dir)
+    session.identity = current
     diags = sorted_diagnostics(list(rules.validate(session.loaded, live)))
     if has_errors(diags):
         raise ConfigError("the configuration is invalid against the live platform", diags)
-    snapshot = session.store.read()
     memory, memory_before = memory_rows(session.workspace, live)
     plan = plan_fn(
         session.workspace,
@@ -176,15 +232,51 @@ async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
         destroy=options.destroy,
         tool_version=__version__,
         now=time.time(),
+        platform=current.to_dict(),
+        claims=claims(session, snapshot, current),
+        directory=session.shown_dir,
+        notes=notes,
     )
-    return PlanOutcome(plan, live, snapshot, requests)
+    return PlanOutcome(plan, live, snapshot, requests, current)
 
 
 def stale_reasons(session: Session, saved: Any, outcome: PlanOutcome) -> list[str]:
-    """Why a saved plan no longer applies: state moved on, live objects or config changed."""
+    """Why a saved plan no longer applies: state moved on, live objects or config changed, or
+    the configuration points at another platform than the one planned against."""
+    from adaptive_deploy import identity
     from adaptive_deploy.plan import planfile
 
-    return planfile.stale_reasons(saved, outcome.live, session.loaded.digest, outcome.snapshot)
+    reasons = planfile.stale_reasons(saved, outcome.live, session.loaded.digest,
+                                     outcome.snapshot)
+    planned = getattr(saved, "platform", None)
+    if planned and outcome.identity is not None and identity.same_platform(
+        planned, outcome.identity
+    ) is False:
+        reasons.insert(0, f"the plan was made against {identity.describe(planned)}; the "
+                          f"configuration now points at {outcome.identity.describe()}")
+    return reasons
+
+
+def record_platform(session: Session) -> None:
+    """Record the platform in state (the caller holds the lock): a new state, or one written
+    before identities were recorded, now belongs to it."""
+    if session.identity is not None:
+        session.store.set_platform(session.identity.to_dict())
+
+
+async def repoint(session: Session, lock_timeout_s: float = 0.0
+                  ) -> tuple[dict[str, Any] | None, PlatformIdentity]:
+    """`state repoint`: record the configured platform as the one this state belongs to.
+    Returns (the identity recorded before, the one recorded now)."""
+    live = await session.platform.read_live()
+    current = platform_identity(session, live)
+    lock = session.locker.acquire("state repoint", timeout_s=lock_timeout_s)
+    try:
+        previous = session.store.read().platform
+        session.store.set_platform(current.to_dict())
+    finally:
+        session.locker.release(lock)
+    return previous, current
 
 
 def check_not_stale(reasons: Iterable[str]) -> None:
@@ -215,6 +307,7 @@ async def apply_changes(
         id=uuid.uuid4().hex, started_at=time.time(), finished_at=None, who=_who(),
         operation=operation, plan_digest=plan_digest, result="running",
     )
+    record_platform(session)
     session.store.append_history(entry)
     result = None
     try:
@@ -247,13 +340,16 @@ def refresh_state(session: Session, live: LiveState) -> ApplyResult:
         now = observed.get(address)
         if now is None or resources.fingerprint(now) == record.fingerprint:
             continue
+        live_id = resources.platform_id(live, address)
+        if record.platform_id and live_id and live_id != record.platform_id and not record.pending:
+            continue  # another object with this key: not this record's to accept (see plan)
         applied = dict(record.applied)
         for key in applied:
             if key in now:
                 applied[key] = now[key]
         session.store.put_resource(ResourceRecord(
             address=address, type=record.type, applied=applied, observed=now,
-            fingerprint=resources.fingerprint(now), platform_id=record.platform_id,
+            fingerprint=resources.fingerprint(now), platform_id=live_id or record.platform_id,
         ))
         result.results.append(ResourceResult(address, "refresh", True))
     return result

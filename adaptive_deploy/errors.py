@@ -8,7 +8,8 @@
     │   ├── EntityNotFound     "EntityNotFound: ..." from the platform
     │   └── PlatformUnavailable  retries exhausted, connection refused, timeouts
     ├── StateError             the state backend failed or is inconsistent
-    │   └── LockHeld           another process holds the workspace lock
+    │   ├── LockHeld           another process holds the workspace lock
+    │   └── PlatformMismatch   the state belongs to another platform than the configured one
     ├── StalePlanError         a saved plan no longer matches live state or config
     ├── PlanFormatError        a saved plan of an unknown format version
     └── ApplyError             an apply finished with failures (partial apply)
@@ -69,6 +70,10 @@ class LockHeld(StateError):
     def __init__(self, message: str, lock: Any = None) -> None:
         super().__init__(message)
         self.lock = lock
+
+
+class PlatformMismatch(StateError):
+    """The state was applied to another platform than the one the configuration points at."""
 
 
 class StalePlanError(AdaptiveDeployError):

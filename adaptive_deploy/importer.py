@@ -13,6 +13,14 @@ Two halves:
   under the workspace lock, write the new files (never overwriting one) and record every
   imported address in state: applied = the planner's desired fields for the new config,
   observed = live, so `plan` right after shows no changes.
+- Single addresses (`import project.support`, `import deployment.support/qwen-3-8b`) are
+  what `plan` asks for when a configured object already exists on the platform (AD506 /
+  AD507): one the configuration already defines is adopted into state as it is live
+  (`adoption_record`), so the next plan shows what the configuration changes on it; a
+  project it does not define is imported as with `--project`.
+
+The state is checked to belong to the platform read (and, when new, bound to it) before
+anything is written, as `plan` does.
 
 `num_draft_steps` is write-only on the platform and cannot be read back: it is left out and
 the header says so. Nothing here prints; the CLI renders the returned `ImportResult`.
@@ -39,7 +47,9 @@ from adaptive_deploy.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from adaptive_deploy.client.protocol import Platform
+    from adaptive_deploy.identity import PlatformIdentity
     from adaptive_deploy.live import LiveState
+    from adaptive_deploy.state.base import ResourceRecord
 
 WORKSPACE_FILE = "workspace.yaml"
 MODELS_FILE = "imported-models.yaml"
@@ -311,6 +321,7 @@ async def import_workspace(
     directory: str | Path,
     *,
     projects: Sequence[str] = (),
+    addresses: Sequence[str] = (),
     out: str | Path | None = None,
     workspace: str | None = None,
     env: Mapping[str, str] | None = None,
@@ -357,9 +368,18 @@ async def import_workspace(
         live = await platform.read_live()
     finally:
         await platform.aclose()
+    from adaptive_deploy import identity
+
+    current = identity.identify(live, *identity.origin(platform_cfg, src, env))
 
     existing = dest_loaded.raw if dest_loaded is not None else {}
-    selected = select_projects(live, projects)
+    selected = select_projects(live, projects) if projects or not addresses else []
+    state_only = _split_addresses(addresses, live, src_loaded, selected)
+    if state_only and not same and out is not None:
+        raise UsageError(
+            f"--out with {state_only[0]}: the configuration in {src} already defines it, so it "
+            f"is adopted into that workspace's own state; import it without --out"
+        )
     needs_workspace = "version" not in existing and "workspace" not in existing
     ws_name = str(existing.get("workspace") or workspace_name(dest, workspace))
     extra: dict[str, Any] = {}
@@ -367,12 +387,17 @@ async def import_workspace(
         # A new workspace elsewhere talks to the same platform and state backend settings.
         extra = {k: src_loaded.raw[k] for k in ("platform", "state") if k in src_loaded.raw}
     build = build_import(
-        live, selected, existing=existing, explicit=bool(projects), source=source_label(
-            url, sensitive, label), tool_version=__version__, now=time.time(),
+        live, selected, existing=existing, explicit=bool(projects) or bool(addresses),
+        source=source_label(url, sensitive, label), tool_version=__version__, now=time.time(),
         workspace=ws_name if needs_workspace else None, workspace_extra=extra,
     )
     result = ImportResult(directory=str(dest), workspace=ws_name, projects=list(build.projects),
                           skipped=list(build.skipped), notes=list(build.notes), notice=notice)
+    if state_only and not build.files:
+        assert src_loaded is not None and src_loaded.workspace is not None
+        _adopt_and_write(src_loaded, src, build, live, env, result, lock_timeout_s, current,
+                         state_only)
+        return result
     if not build.files:
         result.notes.append("nothing to import: every selected project is already defined")
         return result
@@ -389,8 +414,49 @@ async def import_workspace(
     loaded, warnings = _validate_merged(dest, dest_loaded, build.files, live)
     result.warnings = warnings
     assert loaded.workspace is not None
-    _adopt_and_write(loaded, dest, build, live, env, result, lock_timeout_s)
+    _adopt_and_write(loaded, dest, build, live, env, result, lock_timeout_s, current, state_only)
     return result
+
+
+def _split_addresses(
+    addresses: Sequence[str], live: LiveState, src_loaded: Any, selected: list[str]
+) -> list[str]:
+    """Sort `import ADDR` arguments: projects the configuration does not define join
+    `selected` (written as files, like --project); addresses it defines are returned (adopted
+    into state only). Anything else is a UsageError saying what to do."""
+    from adaptive_deploy.addresses import ResourceType
+    from adaptive_deploy.plan import resources
+
+    desired = (resources.desired(src_loaded.workspace)
+               if src_loaded is not None and src_loaded.workspace is not None else {})
+    observed = resources.observed(live)
+    state_only: list[str] = []
+    for text in addresses:
+        try:
+            a = Address.parse(text)
+        except ValueError as exc:
+            raise UsageError(f"import {text}: {exc}") from None
+        addr = str(a)
+        if a.type not in (ResourceType.PROJECT, ResourceType.DEPLOYMENT):
+            raise UsageError(f"import {addr}: only project.<key> and deployment.<project>/<model> "
+                             "addresses can be imported (models are adopted by plan)")
+        if addr not in observed:
+            raise UsageError(f"import {addr}: no such {a.type.value} on the platform "
+                             "(archived projects cannot be imported)")
+        if addr in desired:
+            if addr not in state_only:
+                state_only.append(addr)
+        elif a.type is ResourceType.PROJECT:
+            if a.name not in selected:
+                selected.append(a.name)
+        else:
+            pkey, mkey = a.project_and_model
+            raise UsageError(
+                f"import {addr}: the configuration does not define it; add it under "
+                f"projects.{pkey}.deployments.{mkey} (then import it), or import the whole "
+                f"project with `import project.{pkey}`"
+            )
+    return state_only
 
 
 def _free_name(dest: Path, name: str, taken: Mapping[str, str]) -> str:
@@ -459,10 +525,13 @@ def _relocate(d: Diagnostic, scratch: Path, dest: Path) -> Diagnostic:
 
 def _adopt_and_write(
     loaded: Any, dest: Path, build: ImportBuild, live: LiveState, env: Mapping[str, str],
-    result: ImportResult, lock_timeout_s: float,
+    result: ImportResult, lock_timeout_s: float, current: PlatformIdentity,
+    state_only: Sequence[str] = (),
 ) -> None:
-    """Under the workspace lock: write the files (exclusive create), then one state record per
-    imported address (applied = desired from the new config, observed = live)."""
+    """Under the workspace lock: check the state belongs to this platform (and bind it), write
+    the files (exclusive create), then one state record per imported address (applied =
+    desired from the new config, observed = live) and per address adopted as it is."""
+    from adaptive_deploy import engine
     from adaptive_deploy.plan import resources
     from adaptive_deploy.state import open_state
     from adaptive_deploy.state.base import HistoryEntry, ResourceRecord
@@ -473,6 +542,9 @@ def _adopt_and_write(
     try:
         lock = locker.acquire("import", timeout_s=lock_timeout_s)
         try:
+            snapshot = store.read()
+            result.notes += engine.check_platform(snapshot, current, ws.workspace, str(dest))
+            store.set_platform(current.to_dict())
             written: list[Path] = []
             try:
                 for name, text in build.files.items():
@@ -504,6 +576,15 @@ def _adopt_and_write(
                     platform_id=_platform_id(live, address),
                 ))
                 result.adopted.append(address)
+            for address in state_only:
+                record = snapshot.resources.get(address)
+                live_id = _platform_id(live, address)
+                if record is not None and not record.pending and record.platform_id == live_id:
+                    result.notes.append(f"{address}: already in this workspace's state")
+                    continue
+                store.put_resource(adoption_record(address, desired[address],
+                                                   observed[address], live_id))
+                result.adopted.append(address)
             store.finish_history(entry.id, "success", {"adopted": len(result.adopted)})
         finally:
             locker.release(lock)
@@ -526,17 +607,35 @@ def imported_addresses(build: ImportBuild, desired: Mapping[str, Any]) -> list[s
 
 
 def _platform_id(live: LiveState, address: str) -> str | None:
-    a = Address.parse(address)
-    if a.type.value == "project":
-        p = live.projects.get(a.name)
-        return p.id if p else None
-    if a.type.value == "model":
-        m = live.models.get(a.name)
-        return m.id if m else None
-    if a.type.value == "deployment":
-        d = live.deployments.get(a.project_and_model)
-        return d.id if d else None
-    return None
+    from adaptive_deploy.plan import resources
+
+    return resources.platform_id(live, address)
+
+
+def adoption_record(
+    address: str, desired: Mapping[str, Any], observed: Mapping[str, Any],
+    platform_id: str | None,
+) -> ResourceRecord:
+    """The state record `import ADDR` writes for a live object the configuration already
+    defines: applied = the live value of each configured field, so the next plan shows the
+    configuration's differences as changes to make (cause config), not as drift. `protect` is
+    taken from the configuration (a tool setting the platform never sees); write-only fields
+    (`num_draft_steps`) are left out: their live value cannot be read, so the next plan sends
+    the configured one."""
+    from adaptive_deploy.plan import resources
+    from adaptive_deploy.state.base import ResourceRecord
+
+    rtype = Address.parse(address).type.value
+    state_only = resources.state_only_fields(rtype)
+    write_only = resources.write_only_fields(rtype)
+    applied: dict[str, Any] = {}
+    for f, v in desired.items():
+        if f in state_only:
+            applied[f] = v
+        elif f not in write_only and f in observed:
+            applied[f] = observed[f]
+    return ResourceRecord(address, rtype, applied, dict(observed),
+                          resources.fingerprint(observed), platform_id)
 
 
 def _who() -> str:

@@ -113,3 +113,15 @@ class LiveState:
     deployments: dict[tuple[str, str], LiveDeployment] = field(default_factory=dict)
     compute_pools: dict[str, LiveComputePool] = field(default_factory=dict)
     jobs: dict[str, LiveJob] = field(default_factory=dict)   # by name; the newest job of a name
+    # Model key → keys of the non-archived projects it is bound to, deployed or not (a model
+    # added to a project but never deployed is bound too). removeModelFromProject deletes a
+    # model from storage with its last binding (unless published), so deletes count these.
+    bound: dict[str, set[str]] = field(default_factory=dict)
+
+    def bindings(self, model: str) -> set[str]:
+        """Non-archived projects `model` is bound to: `bound`, plus every project deploying
+        it. Archived projects do not count: a deletion is predicted rather than missed."""
+        out = set(self.bound.get(model, ()))
+        out.update(p for (p, m) in self.deployments if m == model
+                   and not (p in self.projects and self.projects[p].is_archived))
+        return out

@@ -6,8 +6,14 @@ plan's dependency graph (projects → model compute configs → jobs, run and aw
 deployments → adapter deployments). Independent actions run in parallel up to `parallelism`.
 
 Each resource's state record is committed as soon as its platform call succeeds, so a crash
-mid-apply loses nothing: the next plan shows exactly what is left. The executor never prints;
-progress goes through `Hooks`.
+mid-apply loses nothing: the next plan shows exactly what is left. A create's intent is
+committed BEFORE its platform call (a record marked `pending`), so an object created just
+before a crash is recognised as this workspace's own on the next run rather than reported as
+someone else's. The executor never prints; progress goes through `Hooks`.
+
+Deployments: the placement is sent whole (the platform replaces it whole), and a replacement
+is a restart in place — never remove-then-deploy, which would delete a model with its last
+project binding.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from adaptive_deploy.apply.hooks import Hooks
 from adaptive_deploy.client.protocol import Platform
 from adaptive_deploy.errors import AuthError
 from adaptive_deploy.live import LiveDeployment, LiveJob, LiveProject, LiveState
-from adaptive_deploy.state.base import ResourceRecord, StateStore
+from adaptive_deploy.state.base import PENDING_CREATE, ResourceRecord, StateStore
 
 # Actions that change nothing on the platform or in state.
 _INERT = {"no-op"}
@@ -39,7 +45,7 @@ class ResourceResult:
     error: str | None = None
     skipped: bool = False
     elapsed_s: float = 0.0
-    replaced: bool = False              # a create that deleted the old object first
+    replaced: bool = False              # a deployment restarted in place (--replace, ERROR)
 
 
 # Summary key per action, as in the plan's summary.
@@ -58,13 +64,12 @@ class ApplyResult:
         return [r for r in self.results if not r.ok]
 
     def summary(self) -> dict[str, int]:
-        """Successful actions counted as the plan counts them (a replace is an add and a
-        destroy), plus the number of failed ones."""
+        """Successful actions counted as the plan counts them (a restart in place is a
+        change), plus the number of failed ones."""
         counts = dict.fromkeys(_SUMMARY_KEYS.values(), 0)
         for r in self.results:
             if r.ok and r.action in _SUMMARY_KEYS:
                 counts[_SUMMARY_KEYS[r.action]] += 1
-                counts["destroy"] += int(r.replaced)
         return {**counts, "failed": len(self.failed)}
 
 
@@ -93,7 +98,7 @@ async def execute(
         if change["action"] in _INERT and change.get("after") is not None and change.get("before") is not None:
             # Adopted or converged: the platform already matches; record it so the resource
             # is managed from now on (and deleted when it leaves the configuration).
-            _record_observed(store, change)
+            _record_observed(store, change, live)
     todo = [c for c in changes if c["action"] not in _INERT]
     hooks.start(len(todo))
     semaphore = asyncio.Semaphore(max(1, options.parallelism))
@@ -239,6 +244,8 @@ async def _apply_project(
     after: dict[str, Any] = change.get("after") or {}
     project: LiveProject
     archived = live.projects.get(address.name)
+    if action == "create":
+        _record_intent(store, change)
     if action == "create" and archived is not None and archived.is_archived:
         # Deleting a project archives it; creating it again restores the archived one
         # (project keys stay taken on the platform).
@@ -280,26 +287,20 @@ async def _apply_deployment(
         await platform.remove_deployment(project, model)
         store.delete_resource(str(address))
         return
+    if action == "update" and change.get("replace"):
+        await _restart(address, change, platform, store, hooks, options)
+        return
     fields = {k: after[k] for k in _DEPLOYMENT_FIELDS if k in after}
     deployment: LiveDeployment | None
     if action == "create":
         if "compute_pools" not in fields:
             raise ResourceFailed(f"{address}: a new deployment needs placement.compute_pools")
-        if change.get("replace"):
-            # --replace: remove the old model service first, then deploy afresh. The progress
-            # lines say so, as a plan's `-/+` does.
-            hooks.progress(str(address), action, "Destroying the existing deployment...")
-            await platform.remove_deployment(project, model)
-            store.delete_resource(str(address))
-            hooks.progress(str(address), action, "Destruction complete; creating it again...")
+        _record_intent(store, change)
         deployment = await platform.deploy(project, model, **fields)
         for warning in deployment.warnings:
             hooks.warning(str(address), warning)
     elif action == "update":
-        changed = _changed_fields(change)
-        send = {k: v for k, v in fields.items() if k in changed}
-        if "max_ttft_ms" in send and "compute_pools" in fields:
-            send["compute_pools"] = fields["compute_pools"]   # the platform wants both together
+        send = update_fields(change)
         if send:
             deployment = await platform.update_deployment(project, model, **send)
         else:
@@ -313,25 +314,77 @@ async def _apply_deployment(
     # Wait for the model to load when it is (re)placed and meant to be online.
     loads = action == "create" or "compute_pools" in _changed_fields(change)
     if loads and after.get("desired_online", True):
-        await _wait_online(address, action, platform, hooks, options)
+        await _wait_for(address, action, platform, hooks, options, ONLINE)
 
 
-async def _wait_online(
-    address: Address, action: str, platform: Platform, hooks: Hooks, options: ExecutorOptions
+def update_fields(change: Mapping[str, Any]) -> dict[str, Any]:
+    """What an update of a deployment sends (`Platform.update_deployment` keywords).
+
+    Changed fields only, except the placement: the platform replaces a placement whole, so
+    when `compute_pools` or `max_ttft_ms` changes, both travel together — the pools as
+    configured, `max_ttft_ms` as configured or, when the configuration leaves it out
+    (unmanaged), the live value, which sending the pools alone would drop. A restart in place
+    (`replace`) sends everything the configuration manages and the whole placement."""
+    after: Mapping[str, Any] = change.get("after") or {}
+    before: Mapping[str, Any] = change.get("before") or {}
+    fields = {k: after[k] for k in _DEPLOYMENT_FIELDS if k in after}
+    restart = bool(change.get("replace"))
+    changed = _changed_fields(change)
+    send = dict(fields) if restart else {k: v for k, v in fields.items() if k in changed}
+    if restart or "compute_pools" in send or "max_ttft_ms" in send:
+        pools = after.get("compute_pools", before.get("compute_pools"))
+        ttft = after.get("max_ttft_ms", before.get("max_ttft_ms"))
+        if pools:
+            send["compute_pools"] = list(pools)
+        if ttft is not None:
+            send["max_ttft_ms"] = ttft
+    return send
+
+
+ONLINE = frozenset({"ONLINE"})
+OFF = frozenset({"OFFLINE", "TURNED_OFF"})
+
+
+async def _restart(
+    address: Address, change: dict[str, Any], platform: Platform, store: StateStore,
+    hooks: Hooks, options: ExecutorOptions,
 ) -> None:
+    """Restart a deployment in place: updateModelService desiredOnline false, wait until it is
+    off, then desiredOnline true with the whole placement and the draft steps, and wait for
+    ONLINE. The model stays bound to the project throughout, so it is never deleted (removing
+    a model's last binding deletes it from storage)."""
+    project, model = address.project_and_model
+    send = update_fields(change)
+    online = bool(send.pop("desired_online", True))
+    hooks.progress(str(address), "update", "turning off to restart in place")
+    await platform.update_deployment(project, model, desired_online=False)
+    await _wait_for(address, "update", platform, hooks, options, OFF)
+    deployment = await platform.update_deployment(project, model, desired_online=online, **send)
+    _record(store, change, LiveState(deployments={(project, model): deployment}), deployment.id)
+    if online:
+        await _wait_for(address, "update", platform, hooks, options, ONLINE)
+
+
+async def _wait_for(
+    address: Address, action: str, platform: Platform, hooks: Hooks, options: ExecutorOptions,
+    wanted: frozenset[str],
+) -> None:
+    """Poll the deployment until its status is one of `wanted`; ERROR while waiting for
+    ONLINE fails at once."""
     project, model = address.project_and_model
     deadline = time.monotonic() + options.wait_timeout_s
     last_status = None
     while True:
         current = await platform.get_deployment(project, model)
         if current is None:
-            raise ResourceFailed(f"{address}: the deployment disappeared while loading")
+            raise ResourceFailed(f"{address}: the deployment disappeared while "
+                                 + ("loading" if wanted is ONLINE else "turning off"))
         if current.status != last_status:
             hooks.progress(str(address), action, f"status {current.status}")
             last_status = current.status
-        if current.status == "ONLINE":
+        if current.status in wanted:
             return
-        if current.status == "ERROR":
+        if current.status == "ERROR" and wanted is ONLINE:
             raise ResourceFailed(f"{address}: the platform reports ERROR: {current.error or 'no reason given'}")
         if time.monotonic() > deadline:
             raise ResourceFailed(
@@ -377,7 +430,7 @@ async def _run_job(
         raise ResourceFailed(f"{address}: job {job.status}: {job.error or 'no reason given'}")
 
 
-def _record_observed(store: StateStore, change: dict[str, Any]) -> None:
+def _record_observed(store: StateStore, change: dict[str, Any], live: LiveState) -> None:
     from adaptive_deploy.plan import resources
 
     observed = dict(change["before"])
@@ -385,11 +438,25 @@ def _record_observed(store: StateStore, change: dict[str, Any]) -> None:
         ResourceRecord(
             address=change["address"], type=change["type"], applied=dict(change["after"]),
             observed=observed, fingerprint=resources.fingerprint(observed),
+            platform_id=resources.platform_id(live, change["address"]),
         )
     )
 
 
-def _changed_fields(change: dict[str, Any]) -> set[str]:
+def _record_intent(store: StateStore, change: dict[str, Any]) -> None:
+    """Commit the intent of a create before its platform call (see the module docstring)."""
+    from adaptive_deploy.plan import resources
+
+    store.put_resource(
+        ResourceRecord(
+            address=change["address"], type=change["type"],
+            applied=dict(change.get("after") or {}), observed={},
+            fingerprint=resources.ABSENT_FINGERPRINT, pending=PENDING_CREATE,
+        )
+    )
+
+
+def _changed_fields(change: Mapping[str, Any]) -> set[str]:
     return {str(d["path"]).split(".")[0] for d in change.get("diff") or []}
 
 
@@ -411,4 +478,5 @@ def _record(store: StateStore, change: dict[str, Any], live: LiveState, platform
     )
 
 
-__all__ = ["ApplyResult", "ExecutorOptions", "ResourceFailed", "ResourceResult", "execute"]
+__all__ = ["ApplyResult", "ExecutorOptions", "ResourceFailed", "ResourceResult", "execute",
+           "update_fields"]

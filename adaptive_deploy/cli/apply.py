@@ -126,15 +126,18 @@ def run_apply(
             if not plan_dict.get("applyable", True):
                 raise UsageError("the plan cannot be applied; fix the errors above first")
             destroys = [c["address"] for c in plan_dict["changes"] if c["action"] == "delete"]
-            if destroys and not allow_destroy and not interactive:
+            models = sorted({c["deletes_model"] for c in plan_dict["changes"]
+                             if c.get("deletes_model")})
+            deleted = _destroy_text(destroys, models)
+            if (destroys or models) and not allow_destroy and not interactive:
                 raise UsageError(
-                    f"the plan destroys {len(destroys)} resource(s) ({', '.join(destroys)}); "
-                    "pass --allow-destroy to apply it non-interactively"
+                    f"the plan destroys {deleted}; pass --allow-destroy to apply it "
+                    "non-interactively"
                 )
             if saved is None and not auto_approve:
                 click.echo("\nDo you want to perform these actions?")
-                if destroys:
-                    click.echo(f"  This destroys: {', '.join(destroys)}")
+                if destroys or models:
+                    click.echo(f"  This destroys {deleted}")
                 answer = click.prompt("  Only 'yes' will be accepted to approve", default="", show_default=False)
                 if answer.strip() != "yes":
                     raise UsageError("Apply cancelled.")
@@ -180,6 +183,16 @@ def run_apply(
         )
     if fmt == "text":
         click.echo("\n" + _summary_line(result, bool(_plan.get("options", {}).get("refresh_only"))))
+
+
+def _destroy_text(destroys: list[str], models: list[str]) -> str:
+    """`2 resource(s) (a, b) and, with their last project binding, model m (deleted from
+    storage by the platform)`."""
+    text = f"{len(destroys)} resource(s) ({', '.join(destroys)})"
+    if models:
+        text += (f" and, with their last project binding, model(s) {', '.join(models)} "
+                 "(deleted from storage by the platform)")
+    return text
 
 
 def _hooks(fmt: str, warnings: dict[str, list[str]]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -27,11 +28,38 @@ def render_text(report: dict[str, Any]) -> str:
     if report["written"]:
         lines.append(f"Adopted {len(report['adopted'])} resource(s) into state. "
                      f"`adaptive-deploy plan {report['directory']}` should show no changes.")
+    elif report["adopted"]:
+        lines.append(f"Adopted into the state of workspace {report['workspace']!r}, as they are "
+                     f"on the platform: {', '.join(report['adopted'])}.")
+        lines.append(f"`adaptive-deploy plan {report['directory']}` shows what the "
+                     "configuration changes on them.")
     return "\n".join(lines) + "\n"
 
 
+def split_arguments(args: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """`import [ADDR]... [DIR]` in any order: an argument that names an existing directory is
+    the workspace directory, one that parses as a resource address is an address."""
+    from adaptive_deploy.addresses import Address
+    from adaptive_deploy.errors import UsageError
+
+    directory: str | None = None
+    addresses: list[str] = []
+    for arg in args:
+        if Path(arg).is_dir():
+            if directory is not None:
+                raise UsageError(f"import: two directories given ({directory}, {arg})")
+            directory = arg
+            continue
+        try:
+            addresses.append(str(Address.parse(arg)))
+        except ValueError:
+            raise UsageError(f"import {arg}: neither a directory nor a resource address "
+                             "(project.<key>, deployment.<project>/<model>)") from None
+    return directory or ".", tuple(addresses)
+
+
 @click.command("import")
-@click.argument("directory", default=".", type=click.Path(file_okay=False, dir_okay=True))
+@click.argument("arguments", nargs=-1, metavar="[ADDR]... [DIR]")
 @click.option("--project", "projects", multiple=True, metavar="KEY",
               help="Import this live project (repeatable); default: every non-archived one.")
 @click.option("--out", "out", type=click.Path(file_okay=False, dir_okay=True),
@@ -43,18 +71,26 @@ def render_text(report: dict[str, Any]) -> str:
 @format_option("text", "json")
 @handle_errors
 def command(
-    directory: str, projects: tuple[str, ...], out: str | None, workspace: str | None,
-    lock_timeout: float, fmt: str,
+    arguments: tuple[str, ...], projects: tuple[str, ...], out: str | None,
+    workspace: str | None, lock_timeout: float, fmt: str,
 ) -> None:
     """Write configuration for live projects (deployments, model compute configs, pools) as new
     files and adopt them into state, so `plan` right after shows no changes. Never overwrites
-    a file or redefines a key the configuration already has."""
+    a file or redefines a key the configuration already has.
+
+    With addresses (`import project.support`, `import deployment.support/qwen-3-8b`): adopt
+    those live objects, as `plan` asks when one already exists on the platform. An object the
+    configuration in DIR already defines is adopted into its state as it is live (the next
+    plan shows what the configuration changes on it); a project it does not define is written
+    as new configuration, like --project."""
     import asyncio
 
     from adaptive_deploy.importer import import_workspace
 
+    directory, addresses = split_arguments(arguments)
     result = asyncio.run(import_workspace(
-        directory, projects=projects, out=out, workspace=workspace, lock_timeout_s=lock_timeout,
+        directory, projects=projects, addresses=addresses, out=out, workspace=workspace,
+        lock_timeout_s=lock_timeout,
     ))
     if result.notice:
         click.echo(result.notice, err=True)

@@ -4,6 +4,7 @@
     state show ADDR [DIR]       one record: applied and observed values, fingerprint
     state history [DIR]         the apply history, newest first
     state unlock LOCK_ID [DIR]  release a lock left by a process that is gone
+    state repoint [DIR]         the state now belongs to the configured platform
 
 DIR holds the configuration; its `workspace` and `state` keys say which state to open. Heavy
 imports (the config loader pulls in pydantic and jsonschema) happen inside the commands.
@@ -111,6 +112,7 @@ def command() -> None:
 @handle_errors
 def list_(directory: str, fmt: str) -> None:
     """List the resources recorded in the workspace's state."""
+    from adaptive_deploy import identity
     from adaptive_deploy.addresses import sort_addresses
 
     with _opened(directory) as (workspace, store, locker):
@@ -120,7 +122,7 @@ def list_(directory: str, fmt: str) -> None:
     if fmt == "json":
         doc = {
             "workspace": workspace, "lineage": snap.lineage, "serial": snap.serial,
-            "lock": _lock_dict(lock),
+            "platform": snap.platform, "lock": _lock_dict(lock),
             "resources": [
                 {"address": a, "type": snap.resources[a].type,
                  "platform_id": snap.resources[a].platform_id,
@@ -131,11 +133,14 @@ def list_(directory: str, fmt: str) -> None:
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
         return
     click.echo(f"Workspace {workspace}: lineage {snap.lineage}, serial {snap.serial}")
+    click.echo("Platform: " + (identity.describe(snap.platform) if snap.platform
+                               else "not recorded yet (recorded by the first apply)"))
     click.echo(f"Lock: {lock.describe()}" if lock else "Lock: none")
     if not addresses:
         click.echo("No resources in state.")
         return
-    rows = [[a, snap.resources[a].type, snap.resources[a].platform_id or "-",
+    rows = [[a, snap.resources[a].type, snap.resources[a].platform_id
+             or ("(create pending)" if snap.resources[a].pending else "-"),
              _when(snap.resources[a].updated_at)] for a in addresses]
     click.echo("")
     for line in _table(["ADDRESS", "TYPE", "PLATFORM ID", "UPDATED"], rows):
@@ -237,3 +242,40 @@ def unlock(lock_id: str, directory: str) -> None:
         locker.force_unlock(lock_id)
     who = f" ({holder.describe()})" if holder is not None and holder.id == lock_id else ""
     click.echo(f"Released lock {lock_id} on workspace {workspace}{who}.")
+
+
+@command.command("repoint")
+@_dir_argument()
+@click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds to wait for the workspace lock.")
+@handle_errors
+def repoint(directory: str, lock_timeout: float) -> None:
+    """Record the platform the configuration points at as the one this state belongs to.
+
+    Use it when the platform is really the same one, moved to another URL or restored so that
+    its identity changed; plan refuses a state of another platform until then. Resources in
+    state are still matched by platform id: objects the new platform does not have show as
+    deleted outside adaptive-deploy. For a different platform, give it a state of its own
+    instead (a fresh copy of the workspace, another workspace name or state.path)."""
+    import asyncio
+
+    from adaptive_deploy import engine, identity
+
+    async def run() -> tuple[Any, Any, str]:
+        session = await engine.open_session(directory)
+        try:
+            if session.platform.notice:
+                click.echo(session.platform.notice, err=True)
+            previous, current = await engine.repoint(session, lock_timeout)
+            return previous, current, session.workspace.workspace
+        finally:
+            await session.close()
+
+    previous, current, workspace = asyncio.run(run())
+    if previous is not None and identity.same_platform(previous, current):
+        click.echo(f"The state of workspace {workspace} already belongs to "
+                   f"{current.describe()}; its record is refreshed.")
+        return
+    was = identity.describe(previous) if previous else "no platform recorded"
+    click.echo(f"The state of workspace {workspace} now belongs to {current.describe()} "
+               f"(was: {was}).")

@@ -172,7 +172,11 @@ class GraphQLPlatform:
                 continue
             state.projects[project.key] = project.to_live()
             for service in project.model_services:
-                if service.deleted or not service.is_deployed():
+                if service.deleted:
+                    continue
+                if not project.is_archived:
+                    state.bound.setdefault(service.model_key(), set()).add(project.key)
+                if not service.is_deployed():
                     continue
                 dep = service.to_live(project.key, pool_keys)
                 state.deployments[(project.key, dep.model)] = dep

@@ -198,11 +198,21 @@ class DeploymentSpec(Strict):
         "tracked in state.",
     )
     protect: bool = Field(False, description="Refuse to delete this deployment while true.")
+    adopt: bool = Field(
+        False,
+        description="Take over this deployment when it already exists on the platform but not "
+        "in this workspace's state (otherwise plan refuses and names the import command).",
+    )
 
 
 class ProjectSpec(Strict):
     name: str | None = Field(None, description="Display name; default: the project key.")
     description: str | None = Field(None, description="Project description.")
+    adopt: bool = Field(
+        False,
+        description="Take over this project when it already exists on the platform but not in "
+        "this workspace's state (otherwise plan refuses and names the import command).",
+    )
     deployments: dict[str, DeploymentSpec] = Field(
         default_factory=dict, description="Models bound to the project, by model key."
     )

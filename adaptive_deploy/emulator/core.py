@@ -34,7 +34,6 @@ from typing import Any
 
 Record = dict[str, Any]
 
-_SEED_NAMESPACE = uuid.UUID("7d3f2c1e-5a8b-4c6d-9e0f-1a2b3c4d5e6f")
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 _GIB = 1024**3
 
@@ -95,7 +94,8 @@ CREATE TABLE IF NOT EXISTS models (
     id TEXT PRIMARY KEY, key TEXT UNIQUE NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL,
     is_adapter INTEGER NOT NULL, backbone TEXT, family TEXT, size INTEGER,
     supported_tp TEXT NOT NULL, tp INTEGER, kv_cache_len INTEGER, max_seq_len INTEGER,
-    spec_dec_draft INTEGER NOT NULL, memory TEXT NOT NULL, training_job TEXT);
+    spec_dec_draft INTEGER NOT NULL, memory TEXT NOT NULL, training_job TEXT,
+    published INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS projects (
     id TEXT PRIMARY KEY, key TEXT UNIQUE NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
     created_at INTEGER NOT NULL, is_archived INTEGER NOT NULL);
@@ -118,9 +118,8 @@ CREATE TABLE IF NOT EXISTS roles (key TEXT PRIMARY KEY, permissions TEXT NOT NUL
 """
 
 
-def _seed_id(kind: str, key: str) -> str:
-    # Seeded objects get stable ids so two emulators seeded alike agree.
-    return str(uuid.uuid5(_SEED_NAMESPACE, f"{kind}:{key}"))
+# Columns added after the first release: (table, column, declaration) for older databases.
+_MIGRATIONS = [("models", "published", "INTEGER NOT NULL DEFAULT 1")]
 
 
 def _ms(t: float) -> int:
@@ -177,7 +176,27 @@ class Emulator:
             # executescript commits on its own; IF NOT EXISTS keeps it idempotent.
             self.conn.executescript(_SCHEMA)
         with self.transaction():
+            self._migrate()
             seeded = self.conn.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
+            installation = self.conn.execute(
+                "SELECT value FROM meta WHERE key='installation'").fetchone()
+            if installation is None:
+                # Every database is its own installation: the ids it mints (compute pools
+                # included, from which adaptive-deploy derives the platform's identity) come
+                # from a namespace drawn once, so a restart on another port is the same
+                # platform and a new database is another one.
+                namespace = uuid.uuid4()
+                self._set_meta("installation", str(namespace))
+                self.namespace = namespace
+                if seeded is not None:
+                    # A database seeded before ids were minted per database holds the pool ids
+                    # every such database shares: give its pools ids of their own (nothing
+                    # refers to a pool by id; placements and jobs hold pool keys).
+                    for pool in self.conn.execute("SELECT key FROM pools").fetchall():
+                        self.conn.execute("UPDATE pools SET id=? WHERE key=?",
+                                          (self._id("pool", pool["key"]), pool["key"]))
+            else:
+                self.namespace = uuid.UUID(installation["value"])
             if seeded is None:
                 # Seeding happens only on a new database: a restart keeps everything as it was.
                 if seed:
@@ -185,6 +204,16 @@ class Emulator:
                 self.conn.execute(
                     "INSERT INTO meta(key, value) VALUES ('seeded', ?)", (seed or "",)
                 )
+
+    def _migrate(self) -> None:
+        for table, column, declaration in _MIGRATIONS:
+            columns = {r["name"] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+    def _id(self, kind: str, key: str) -> str:
+        """A stable id for a seeded or derived object, unique to this database."""
+        return str(uuid.uuid5(self.namespace, f"{kind}:{key}"))
 
     def close(self) -> None:
         """Close the database connection."""
@@ -260,7 +289,7 @@ class Emulator:
             c.execute(
                 "INSERT INTO pools VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    _seed_id("pool", pool["key"]), pool["key"], pool.get("name", pool["key"]),
+                    self._id("pool", pool["key"]), pool["key"], pool.get("name", pool["key"]),
                     created, pool["gpu"], gpus.get(pool["gpu"]), int(pool.get("groups", 1)),
                     int(pool.get("world_size", 8)), json.dumps(pool.get("capabilities", [])),
                     int(pool.get("world_size", 8)), i,
@@ -274,7 +303,7 @@ class Emulator:
                 supported_tp=m.get("supported_tp", [1]), tp=cc.get("tp"),
                 kv_cache_len=cc.get("kv_cache_len"), max_seq_len=cc.get("max_seq_len"),
                 spec_dec_draft=bool(m.get("spec_dec_draft", False)), memory=m.get("memory", {}),
-                model_id=_seed_id("model", m["key"]),
+                model_id=self._id("model", m["key"]), published=bool(m.get("published", True)),
             )
         for key, backbone in (seed.get("adapters") or {}).items():
             base = self._by("models", "key").get(backbone)
@@ -283,18 +312,18 @@ class Emulator:
                 family=base["family"] if base else None, size=None,
                 supported_tp=json.loads(base["supported_tp"]) if base else [1],
                 tp=None, kv_cache_len=None, max_seq_len=None, spec_dec_draft=False, memory={},
-                model_id=_seed_id("model", key),
+                model_id=self._id("model", key),
             )
         for r in seed.get("recipes", []):
             c.execute(
                 "INSERT INTO recipes VALUES (?,?,?,?,?,?)",
-                (_seed_id("recipe", r["key"]), r["key"], r.get("name", r["key"]),
+                (self._id("recipe", r["key"]), r["key"], r.get("name", r["key"]),
                  r.get("description", ""), json.dumps(r.get("args", [])), created),
             )
         for role, perms in (seed.get("roles") or {}).items():
             c.execute("INSERT INTO roles VALUES (?, ?)", (role, json.dumps(perms)))
         for p in seed.get("projects", []):
-            pid = _seed_id("project", p["key"])
+            pid = self._id("project", p["key"])
             c.execute(
                 "INSERT INTO projects VALUES (?,?,?,?,?,0)",
                 (pid, p["key"], p.get("name", p["key"]), p.get("description", ""), created),
@@ -303,7 +332,7 @@ class Emulator:
                 # Seeded deployments are ONLINE from the start: deployed long ago.
                 c.execute(
                     "INSERT INTO services VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (_seed_id("service", f"{p['key']}/{d['model']}"), pid, d["model"], d["model"],
+                    (self._id("service", f"{p['key']}/{d['model']}"), pid, d["model"], d["model"],
                      created, int(bool(d.get("is_default", False))), 1, 1,
                      now - 10 * 365 * 86400, json.dumps(d.get("compute_pools", [])),
                      d.get("max_ttft_ms"), None),
@@ -326,12 +355,13 @@ class Emulator:
         family: str | None, size: int | None, supported_tp: list[int], tp: int | None,
         kv_cache_len: int | None, max_seq_len: int | None, spec_dec_draft: bool,
         memory: dict[str, Any], model_id: str | None = None, training_job: str | None = None,
+        published: bool = True,
     ) -> None:
         self.conn.execute(
-            "INSERT INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO models VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (model_id or str(uuid.uuid4()), key, name, created, int(is_adapter), backbone, family,
              size, json.dumps(supported_tp), tp, kv_cache_len, max_seq_len, int(spec_dec_draft),
-             json.dumps(memory), training_job),
+             json.dumps(memory), training_job, int(published)),
         )
         self._cache.clear()
 
@@ -537,6 +567,7 @@ class Emulator:
                 supported_tp=json.loads(target["supported_tp"]), tp=target["tp"],
                 kv_cache_len=target["kv_cache_len"], max_seq_len=target["max_seq_len"],
                 spec_dec_draft=False, memory=memory, training_job=job["id"],
+                published=False,  # a training output lives in its project until published
             )
         # The model artifact's metadata as harmony-client registers it (ModelArtifact:
         # name = kind-model key, metadata {"model_key": key}).
@@ -558,7 +589,7 @@ class Emulator:
             "inStorage": True, "isAdapter": bool(row["is_adapter"]),
             "backbone": lambda info, **_: self._maybe_model(row["backbone"]),
             "parent": lambda info, **_: self._maybe_model(row["backbone"]),
-            "isTraining": False, "isPublished": True, "isStable": True,
+            "isTraining": False, "isPublished": bool(row["published"]), "isStable": True,
             "isSpecDecDraft": bool(row["spec_dec_draft"]),
             "capabilities": ["TextGeneration"], "supportedTp": json.loads(row["supported_tp"]),
             "family": row["family"], "publisher": None, "size": row["size"],
@@ -685,7 +716,7 @@ class Emulator:
                                 for j in jobs]
             allocated = min(int(pool["world_size"]), sum(a["numGpus"] for a in allocations))
             out.append({
-                "id": _seed_id("group", f"{pool['key']}/{i}"), "key": f"{pool['key']}-{i}",
+                "id": self._id("group", f"{pool['key']}/{i}"), "key": f"{pool['key']}-{i}",
                 "computePool": lambda info, _p=pool, **_: self.pool_record(_p),
                 "status": "ONLINE", "url": f"http://harmony-{pool['key']}-{i}.emulator.local",
                 "worldSize": pool["world_size"], "inferencePartitionSize": pool["partition_size"],
@@ -723,7 +754,7 @@ class Emulator:
         if status == "COMPLETED" and out_key:
             checkpoints = [out_key]
             artifacts.append({
-                "id": _seed_id("artifact", row["id"]), "jobId": row["id"],
+                "id": self._id("artifact", row["id"]), "jobId": row["id"],
                 "job": lambda info, **_: self.job_record(row), "name": out_key,
                 "kind": "MODEL", "status": "READY", "uri": f"model_registry://{out_key}",
                 "metadata": {"model_key": out_key}, "createdAt": _ms(ended or self.now()),
@@ -840,7 +871,7 @@ class Emulator:
     def _role_record(self, key: str) -> Record:
         row = self.conn.execute("SELECT * FROM roles WHERE key=?", (key,)).fetchone()
         perms = json.loads(row["permissions"]) if row else []
-        return {"id": _seed_id("role", key), "key": key, "name": key, "createdAt": 0,
+        return {"id": self._id("role", key), "key": key, "name": key, "createdAt": 0,
                 "permissions": perms}
 
     def permissions(self) -> list[str]:
@@ -855,10 +886,10 @@ class Emulator:
         (read-only, listed first) and the key's own team with the key's role — so no single
         team's role tells what the caller may do."""
         def team(key: str, title: str) -> Record:
-            return {"id": _seed_id("team", key), "key": key, "name": title, "createdAt": 0}
+            return {"id": self._id("team", key), "key": key, "name": title, "createdAt": 0}
 
         return {
-            "id": _seed_id("user", name), "email": f"{name}@emulator.local", "name": name,
+            "id": self._id("user", name), "email": f"{name}@emulator.local", "name": name,
             "userType": "HUMAN", "createdAt": 0, "deleted": False,
             "teams": [
                 {"team": team("everyone", "Everyone"), "role": self._role_record("read-only")},
@@ -1087,13 +1118,24 @@ class Emulator:
         return self.service_record(self._service_by_id(sid))
 
     def remove_model_from_project(self, project: str, model: str) -> bool:
-        """Mutation.removeModelFromProject: True when the model was bound."""
+        """Mutation.removeModelFromProject: True when the model was bound.
+
+        As the platform documents it: "If the model is not bound to any other project or
+        published organisation wide, it is deleted from storage" — the registry entry goes
+        with its last binding unless the model is published (seeded models are, unless the
+        seed says `published: false`; training outputs are not)."""
         with self.transaction():
             prow = self._project_row(project)
             mrow = self._model_row(model)
             cur = self.conn.execute("DELETE FROM services WHERE project_id=? AND model=?",
                                     (prow["id"], mrow["key"]))
-            return cur.rowcount > 0
+            removed = cur.rowcount > 0
+            if removed and not mrow["published"]:
+                others = self.conn.execute(
+                    "SELECT 1 FROM services WHERE model=? LIMIT 1", (mrow["key"],)).fetchone()
+                if others is None:
+                    self.conn.execute("DELETE FROM models WHERE id=?", (mrow["id"],))
+            return removed
 
     def terminate_model(self, id_or_key: str, force: bool) -> str:
         """Mutation.terminateModel: unload everywhere; `force` needed for several projects."""

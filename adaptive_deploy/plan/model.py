@@ -9,7 +9,8 @@ Action symbols (ASCII so they survive any terminal and a PR comment):
     +    create   the resource is created on the platform
     ~    update   fields of an existing resource change
     -    delete   the resource is removed (a project is archived)
-    -/+  create with `replace`: the deployment is deleted, then created again
+    ~    update with `replace`: the deployment is restarted in place (turned off, then on
+         again with its whole placement); it stays bound, so its model is never deleted
     >    run      a job is started
     /    forget   the state record is dropped; the platform object is left alone
          no-op    nothing to do on the platform (converged fields, job already running)
@@ -20,7 +21,13 @@ Change semantics the executor relies on:
   project create also carries its default name. `before` is the live value (None when absent).
 - `diff` lists only fields whose desired value differs from the live one (write-only and
   state-only fields: from the last applied one).
-- `replace` on a create means: delete the existing object first.
+- `replace` (deployments only, on an update) means: restart in place — updateModelService
+  with desiredOnline false, wait until it is off, then desiredOnline true with the whole
+  placement and the draft steps, and wait for ONLINE. Never remove-then-deploy: removing a
+  model's last project binding deletes the model from storage.
+- `deletes_model` on a deployment delete names the model whose last project binding it removes
+  (the platform then deletes that model from storage unless it is published organisation-wide,
+  which no field shows); apply needs --allow-destroy for it.
 - A `no-op` change appears only when it carries notes; it asks the executor to write the state
   record (applied = `after`, observed = live) without any platform call.
 """
@@ -60,7 +67,6 @@ _SYMBOLS = {
     Action.FORGET: "/",
     Action.NOOP: " ",
 }
-REPLACE_SYMBOL = "-/+"
 
 
 class Cause(StrEnum):
@@ -105,11 +111,12 @@ class Change:
     depends_on: list[str] = field(default_factory=list)
     write_only_paths: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    replace: bool = False
+    replace: bool = False                       # deployment update: restart in place
+    deletes_model: str | None = None            # model deleted with its last binding
 
     @property
     def symbol(self) -> str:
-        return REPLACE_SYMBOL if self.replace else self.action.symbol
+        return self.action.symbol
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +134,7 @@ class Change:
             "write_only_paths": list(self.write_only_paths),
             "depends_on": list(self.depends_on),
             "notes": list(self.notes),
+            "deletes_model": self.deletes_model,
         }
 
     @classmethod
@@ -145,6 +153,7 @@ class Change:
             write_only_paths=list(d.get("write_only_paths", [])),
             notes=list(d.get("notes", [])),
             replace=bool(d.get("replace", False)),
+            deletes_model=d.get("deletes_model"),
         )
 
 
@@ -205,16 +214,17 @@ class Plan:
     unmanaged: list[str] = field(default_factory=list)
     options: PlanOptions = field(default_factory=PlanOptions)
     notes: list[str] = field(default_factory=list)
+    # The identity of the platform planned against (`identity.PlatformIdentity.to_dict()`).
+    platform: dict[str, Any] | None = None
     format_version: str = FORMAT_VERSION
 
     @property
     def summary(self) -> dict[str, int]:
-        """Counts per SPEC §5; a replace counts as one add and one destroy (as in Terraform)."""
+        """Counts per SPEC §5; a restart in place (`replace`) is a change."""
         s = {"add": 0, "change": 0, "destroy": 0, "run": 0, "forget": 0}
         for c in self.changes:
             if c.action is Action.CREATE:
                 s["add"] += 1
-                s["destroy"] += int(c.replace)
             elif c.action is Action.UPDATE:
                 s["change"] += 1
             elif c.action is Action.DELETE:
@@ -239,6 +249,11 @@ class Plan:
         """The change planned for `address`, if any."""
         return next((c for c in self.changes if c.address == address), None)
 
+    @property
+    def deleted_models(self) -> list[str]:
+        """Models the platform deletes from storage when this plan removes their last binding."""
+        return sorted({c.deletes_model for c in self.changes if c.deletes_model})
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON plan document (SPEC §5). Saved plans keep templates, never secrets."""
         return {
@@ -258,6 +273,8 @@ class Plan:
             "diagnostics": copy.deepcopy(self.diagnostics),
             "unmanaged": list(self.unmanaged),
             "notes": list(self.notes),
+            "deleted_models": self.deleted_models,
+            "platform": copy.deepcopy(self.platform),
         }
 
     @classmethod
@@ -290,6 +307,7 @@ class Plan:
                 unmanaged=list(d.get("unmanaged", [])),
                 options=PlanOptions.from_dict(d.get("options") or {}),
                 notes=list(d.get("notes", [])),
+                platform=copy.deepcopy(d.get("platform")),
                 format_version=version,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -13,6 +13,21 @@ last applied value, when there is one) and L = live (observed):
 Resources in config but not live are created (cause `drift`, "deleted outside adaptive-deploy",
 when state had them). Resources in state but not in config are deleted (projects: archived;
 models and jobs: forgotten). Live objects in neither are listed as unmanaged and never touched.
+
+Ownership. A state record names the platform object it is about (`platform_id`); a live object
+with the same key but another id is not it (deleted and re-created outside adaptive-deploy).
+A project or deployment that exists on the platform but is not this workspace's is never taken
+over by a plan (AD506 / AD507: run `import ADDR`, or set `adopt: true` on it) and never deleted
+(a record whose object was replaced is only forgotten). A record marked `pending` (the executor
+records a create's intent before the platform call) owns whatever it finds: an object created
+just before a crash is recognised as this workspace's. Registry models are the exception: they
+come from the platform, so their compute config is adopted, and shown as adopted.
+
+Model deletion. removeModelFromProject deletes a model from storage with its last project
+binding unless it is published organisation-wide, which no field shows: every delete of a
+deployment that removes a model's last binding says so (`deletes_model`), and is refused for
+models this workspace does not manage (AD508). Replacements never unbind: they restart the
+deployment in place.
 """
 
 from __future__ import annotations
@@ -45,6 +60,16 @@ CODES: dict[str, str] = {
     "AD503": "--target or --replace names a resource that is neither in config nor in state",
     "AD504": "model to configure does not exist on the platform",
     "AD505": "invalid resource address in --target or --replace",
+    "AD506": "exists on the platform but not in this workspace's state: not taken over without "
+             "import or adopt: true",
+    "AD507": "deleted and re-created outside adaptive-deploy: the platform holds another object "
+             "with this key than the one in state",
+    "AD508": "a delete would remove the last project binding of a model this workspace does not "
+             "manage, and with it the model (the platform deletes it from storage)",
+    "AD509": "another workspace sharing the state backend manages this resource on the same "
+             "platform",
+    "AD510": "a delete removes a model's last project binding (deleting the model) before this "
+             "plan binds the model again",
 }
 
 Fields = dict[str, Any]
@@ -66,6 +91,10 @@ def make_plan(
     destroy: bool = False,
     tool_version: str,
     now: datetime | float | None = None,
+    platform: Mapping[str, Any] | None = None,
+    claims: Mapping[str, Sequence[str]] | None = None,
+    directory: str | None = None,
+    notes: Sequence[str] = (),
 ) -> Plan:
     """Diff desired (config) against last applied (state) and live; return the plan.
 
@@ -73,19 +102,24 @@ def make_plan(
     `LoadedConfig.sensitive_paths()`); `memory` / `memory_before` are fit rows
     (`FitRow.to_dict()`) for the configuration and for the currently applied one, used for
     the memory table of the deployments the plan touches. `targets` limits planning to those
-    addresses and their dependencies; `replace` forces a job run or a deployment re-create.
+    addresses and their dependencies; `replace` forces a job run or a deployment restart.
     `destroy` plans against an empty configuration: everything the state manages is removed
     exactly as if it had been removed from the configuration (models forgotten, projects
-    archived, `protect` and every other delete rule applied by the same code).
+    archived, `protect`, last bindings and every other delete rule applied by the same code).
+    `platform` is the identity of the platform planned against (recorded in the plan);
+    `claims` maps addresses to the other workspaces of a shared state backend that manage them
+    on the same platform; `directory` is the workspace directory as the user named it (for the
+    commands messages suggest); `notes` are added to the plan's notes.
     """
     if destroy:
         workspace = workspace.model_copy(update={"models": {}, "projects": {}, "jobs": {}})
-    planner = _Planner(workspace, state, live, list(diagnostics), sensitive_paths)
+    planner = _Planner(workspace, state, live, list(diagnostics), sensitive_paths,
+                       claims or {}, directory)
     scope = planner.scope(targets)
     replace_set = planner.check_replace(replace)
     drift = planner.drift(scope)
     changes: list[Change] = []
-    notes: list[str] = []
+    notes = list(notes)
     if refresh_only:
         notes.append(
             "Refresh-only plan: no platform changes; apply would update the state to match "
@@ -119,6 +153,7 @@ def make_plan(
         unmanaged=planner.unmanaged(),
         options=PlanOptions(sorted(targets), sorted(replace), refresh_only, destroy),
         notes=notes,
+        platform=dict(platform) if platform is not None else None,
     )
 
 
@@ -130,6 +165,8 @@ class _Planner:
         live: LiveState,
         diagnostics: list[Diagnostic],
         sensitive_paths: Iterable[YamlPath],
+        claims: Mapping[str, Sequence[str]],
+        directory: str | None,
     ) -> None:
         self.ws = workspace
         self.live = live
@@ -138,6 +175,88 @@ class _Planner:
         self.observed = res.observed(live)
         self.diagnostics = diagnostics
         self.sensitive = _sensitive_paths(self.desired, sensitive_paths)
+        self.claims = claims
+        self.directory = directory
+
+    # -- ownership -----------------------------------------------------------------------
+
+    def relation(self, addr: str) -> str:
+        """How the live object at `addr` relates to this workspace's state record:
+
+        absent     nothing live (archived projects included)
+        managed    the record's object (same platform id, or an id not known yet)
+        unmanaged  live, but this workspace has no record of it
+        replaced   the record names another platform object: this one was created outside
+        """
+        if addr not in self.observed:
+            return "absent"
+        record = self.records.get(addr)
+        if record is None:
+            return "unmanaged"
+        live_id = res.platform_id(self.live, addr)
+        if record.pending or not record.platform_id or not live_id:
+            return "managed"
+        return "managed" if record.platform_id == live_id else "replaced"
+
+    def _adopt(self, addr: str) -> bool:
+        """`adopt: true` on the project or deployment in the configuration."""
+        a = Address.parse(addr)
+        if a.type is ResourceType.PROJECT:
+            project = self.ws.projects.get(a.name)
+            return bool(project is not None and project.adopt)
+        if a.type is ResourceType.DEPLOYMENT:
+            pkey, mkey = a.project_and_model
+            spec = self.ws.projects.get(pkey)
+            dep = spec.deployments.get(mkey) if spec is not None else None
+            return bool(dep is not None and dep.adopt)
+        return False
+
+    def _import_command(self, addr: str) -> str:
+        where = f" {self.directory}" if self.directory and self.directory != "." else ""
+        return f"adaptive-deploy import{where} {addr}"
+
+    def _replaced_text(self, addr: str) -> str:
+        record = self.records[addr]
+        return (f"the platform now holds another object with this key (platform id "
+                f"{res.platform_id(self.live, addr)}; state had {record.platform_id})")
+
+    def _refuse_existing(self, addr: str, relation: str) -> None:
+        """AD506 / AD507: an object the workspace does not own stands where config wants one."""
+        way_out = (f"to manage it, run `{self._import_command(addr)}`, or set adopt: true on "
+                   "it in the configuration")
+        if relation == "replaced":
+            self.diagnostics.append(error(
+                "AD507",
+                f"{addr} was deleted and re-created outside adaptive-deploy: "
+                f"{self._replaced_text(addr)}; adaptive-deploy does not take it over: {way_out}",
+                path=_yaml_path(addr),
+            ))
+            return
+        self.diagnostics.append(error(
+            "AD506",
+            f"{addr} already exists on the platform (platform id "
+            f"{res.platform_id(self.live, addr)}) but is not in this workspace's state; "
+            f"adaptive-deploy does not take over objects it did not create: {way_out}",
+            path=_yaml_path(addr),
+        ))
+
+    def _claimed(self, addr: str) -> bool:
+        """AD509 when other workspaces of a shared state manage `addr` on this platform."""
+        others = sorted(set(self.claims.get(addr, ())))
+        if not others:
+            return False
+        names = ", ".join(f"'{w}'" for w in others)
+        what = ("its compute config" if Address.parse(addr).type is ResourceType.MODEL
+                else "it")
+        self.diagnostics.append(error(
+            "AD509",
+            f"{addr}: workspace {names} already manages {what} on this platform (shared "
+            "state); two workspaces would undo each other's changes, so this one leaves it "
+            "alone: manage it in one workspace only (remove it from this configuration, or "
+            "from the other workspace's and apply there)",
+            path=_yaml_path(addr),
+        ))
+        return True
 
     # -- scope: --target and --replace -------------------------------------------------
 
@@ -176,7 +295,7 @@ class _Planner:
             if rtype not in (ResourceType.JOB, ResourceType.DEPLOYMENT):
                 self.diagnostics.append(error(
                     "AD502", f"--replace {addr}: only jobs (run again) and deployments "
-                    "(delete and create) can be replaced",
+                    "(restarted in place) can be replaced",
                 ))
             elif addr not in self.desired:
                 self.diagnostics.append(warning(
@@ -207,9 +326,17 @@ class _Planner:
                 continue
             applied = record.applied
             live = self.observed.get(addr)
+            if live is None and record.pending:
+                continue  # its create never reached the platform: nothing was changed outside
             if live is None:
                 items.append(DriftItem(addr, None, _observable(rtype.value, applied), None,
                                        self._gone_message(addr)))
+                continue
+            if self.relation(addr) == "replaced" and rtype is not ResourceType.MODEL:
+                items.append(DriftItem(
+                    addr, None, _observable(rtype.value, applied), None,
+                    f"Deleted and re-created outside adaptive-deploy: {self._replaced_text(addr)}",
+                ))
                 continue
             wanted = self.desired.get(addr, applied)
             hidden = res.unobservable_fields(rtype.value)
@@ -235,6 +362,8 @@ class _Planner:
                 continue
             if Address.parse(addr).type is ResourceType.JOB:
                 change = self._job(addr, replace)
+            elif self._claimed(addr):
+                continue
             else:
                 change = self._resource(addr, addr in replace, self._failed(addr))
             if change is not None:
@@ -246,6 +375,7 @@ class _Planner:
             change = self._removed(addr)
             if change is not None:
                 out.append(change)
+        self._model_deletions(out)
         # Destroys first (reverse apply order), then the rest in apply order.
         destroys = [c for c in out if c.action in (Action.DELETE, Action.FORGET)]
         destroys.sort(key=lambda c: (-type_rank(ResourceType(c.type)), c.address))
@@ -284,41 +414,47 @@ class _Planner:
         self, addr: str, force_replace: bool, failed: str | None = None
     ) -> Change | None:
         """model, project or deployment present in config. A deployment the platform reports
-        in ERROR is replaced (like a tainted resource in Terraform): it never loaded, and
-        deploying it again — after the configuration is fixed — is the way out."""
+        in ERROR (it never loaded), or named by --replace, is restarted in place: turned off
+        and on again with its whole placement, so it stays bound and its model is kept."""
         a = Address.parse(addr)
         d = self.desired[addr]
         live = self.observed.get(addr)
-        record = self.records.get(addr)
+        relation = self.relation(addr)
+        record = self.records.get(addr) if relation != "replaced" else None
         applied = record.applied if record is not None else None
         hidden = res.unobservable_fields(a.type.value)
         wo = res.write_only_fields(a.type.value)
+        ownable = a.type in (ResourceType.PROJECT, ResourceType.DEPLOYMENT)
 
-        if failed is not None and live is not None and not force_replace:
-            # Replace it, keeping the field diff an update would have had (with its causes):
-            # the status itself is neither drift nor a configuration change.
+        if ownable and relation in ("unmanaged", "replaced") and not self._adopt(addr):
+            self._refuse_existing(addr, relation)
+            return None
+        if live is not None and (force_replace or failed is not None):
+            # Keep the field diff an update would have had (with its causes): the status
+            # itself is neither drift nor a configuration change.
             normal = self._resource(addr, False)
             change = normal if normal is not None else self._base(addr, Action.NOOP)
-            change.action = Action.CREATE
+            change.action = Action.UPDATE
             change.replace = True
-            change.after = {**res.create_defaults(addr), **d}
-            change.notes = [n for n in change.notes if "adopted" not in n]
-            change.notes.append(f"the platform reports ERROR ({failed}): deleted, then created "
-                                "again")
+            change.notes.append(
+                ("restart requested with --replace" if force_replace
+                 else f"the platform reports ERROR ({failed})")
+                + ": restarted in place — turned off, then on again with the whole placement "
+                "and the draft steps; the model stays bound"
+            )
             return change
-        if live is None or force_replace:
-            if live is None and a.type is ResourceType.MODEL:
+        if live is None:
+            if a.type is ResourceType.MODEL:
                 return self._missing_model(addr)
             change = self._base(addr, Action.CREATE)
             change.after = {**res.create_defaults(addr), **d}
-            gone = live is None and record is not None
-            if force_replace and live is not None:
-                change.replace = True
-                change.notes.append("replacement requested with --replace: "
-                                    "deleted, then created again")
-            elif gone:
+            gone = record is not None and not record.pending
+            if gone:
                 change.notes.append(f"{self._gone_message(addr)}: apply creates it again")
-            elif a.type is ResourceType.PROJECT and a.name in self.live.projects:
+            elif record is not None:
+                change.notes.append("an earlier apply recorded this create, but it did not "
+                                    "reach the platform: apply creates it")
+            if a.type is ResourceType.PROJECT and a.name in self.live.projects:
                 change.notes.append("archived on the platform; apply restores it")
             cause = Cause.DRIFT if gone else Cause.CONFIG
             state_only = res.state_only_fields(a.type.value)
@@ -354,10 +490,18 @@ class _Planner:
             change.action = Action.UPDATE
             change.causes = _causes(change.diff)
         if record is None:
-            change.notes.append(
-                "exists on the platform but not in state: adopted"
-                + (" and updated" if change.diff else "")
-            )
+            how = " (adopt: true)" if ownable else ""
+            if relation == "replaced":
+                change.notes.append(f"{self._replaced_text(addr)}: adopted{how}"
+                                    + (" and updated" if change.diff else ""))
+            else:
+                change.notes.append(
+                    f"exists on the platform but not in state: adopted{how}"
+                    + (" and updated" if change.diff else "")
+                )
+        elif record.pending:
+            change.notes.append("created by an interrupted apply (its create was recorded in "
+                                "state first): recognised as this workspace's")
         elif not change.diff and any(
             f not in record.applied or not res.values_equal(f, record.applied[f], d[f])
             for f in d
@@ -446,8 +590,16 @@ class _Planner:
             )
         elif live is None:
             change = self._base(addr, Action.FORGET)
-            change.notes.append("already gone from the platform: only the state record is "
-                                "dropped")
+            change.notes.append(
+                "its create never reached the platform: only the state record is dropped"
+                if record.pending else
+                "already gone from the platform: only the state record is dropped"
+            )
+        elif self.relation(addr) == "replaced":
+            change = self._base(addr, Action.FORGET)
+            change.notes.append(f"not the object this workspace created — "
+                                f"{self._replaced_text(addr)}: left alone, only the state "
+                                "record is dropped")
         else:
             change = self._base(addr, Action.DELETE)
             if a.type is ResourceType.PROJECT:
@@ -472,15 +624,87 @@ class _Planner:
     # -- unmanaged -----------------------------------------------------------------------
 
     def unmanaged(self) -> list[str]:
-        """Live projects and deployments neither in config nor in state."""
+        """Live projects and deployments neither in config nor in state (or in state, but as
+        another object than the live one)."""
         out = []
         for addr in self.observed:
             rtype = Address.parse(addr).type
             if rtype not in (ResourceType.PROJECT, ResourceType.DEPLOYMENT):
                 continue
-            if addr not in self.desired and addr not in self.records:
+            if addr in self.desired:
+                continue
+            if addr not in self.records or self.relation(addr) == "replaced":
                 out.append(addr)
         return _ordered(out)
+
+    # -- model deletion with the last binding --------------------------------------------
+
+    def _model_deletions(self, changes: list[Change]) -> None:
+        """Mark deployment deletes that remove a model's last project binding; refuse those
+        of models this workspace does not manage (AD508) or binds again later (AD510)."""
+        deleting: dict[str, list[Change]] = {}
+        for c in changes:
+            a = Address.parse(c.address)
+            if a.type is ResourceType.DEPLOYMENT and c.action is Action.DELETE:
+                deleting.setdefault(a.project_and_model[1], []).append(c)
+        for model, deletes in sorted(deleting.items()):
+            unbound = {Address.parse(c.address).project_and_model[0] for c in deletes}
+            if self.live.bindings(model) - unbound:
+                continue  # still bound elsewhere: the model stays
+            managed = str(Address.model(model)) in self.records
+            rebinds = sorted(
+                c.address for c in changes
+                if c.action is Action.CREATE and Address.parse(c.address).type
+                is ResourceType.DEPLOYMENT and Address.parse(c.address).project_and_model[1]
+                == model
+            )
+            together = [c.address for c in deletes]
+            for c in deletes:
+                c.deletes_model = model
+                others = [x for x in together if x != c.address]
+                c.notes.append(
+                    f"removes the last project binding of model {model}"
+                    + (f" (with {', '.join(others)})" if others else "")
+                    + ": the platform then DELETES THE MODEL FROM STORAGE unless it is "
+                    "published organisation-wide, which adaptive-deploy cannot see"
+                )
+                if managed and str(Address.model(model)) in self.desired:
+                    c.notes.append(f"models.{model} still configures its compute config: "
+                                   "remove it too, or the next plan finds the model missing")
+            where = ", ".join(together)
+            if not managed:
+                self.diagnostics.append(error(
+                    "AD508",
+                    f"{where}: deleting it removes the last project binding of model {model}, "
+                    "and the platform then deletes the model from storage (unless it is "
+                    f"published organisation-wide, which no field shows); model.{model} is not "
+                    "managed by this workspace (not in its state), so adaptive-deploy refuses. "
+                    "Keep the deployment (desired_online: false stops serving it), or bind the "
+                    "model to another project first",
+                    path=_yaml_path(together[0]) if together[0] in self.desired else (),
+                ))
+            if rebinds:
+                self.diagnostics.append(error(
+                    "AD510",
+                    f"{where}: deletes run first, so the platform deletes model {model} with "
+                    f"its last binding before {', '.join(rebinds)} binds it again. Apply the "
+                    f"new deployment first (plan --target {rebinds[0]}), then remove the old one",
+                ))
+
+
+def _yaml_path(addr: str) -> YamlPath:
+    """Where a resource lives in the configuration."""
+    a = Address.parse(addr)
+    if a.type is ResourceType.PROJECT:
+        return ("projects", a.name)
+    if a.type is ResourceType.DEPLOYMENT:
+        pkey, mkey = a.project_and_model
+        return ("projects", pkey, "deployments", mkey)
+    if a.type is ResourceType.MODEL:
+        return ("models", a.name)
+    if a.type is ResourceType.JOB:
+        return ("jobs", a.name)
+    return ()
 
 
 def _cause(f: str, dv: Any, applied: Fields | None, lv: Any) -> Cause:

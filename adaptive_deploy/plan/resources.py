@@ -191,6 +191,25 @@ def observed(live: LiveState) -> dict[str, Fields]:
     return out
 
 
+def platform_id(live: LiveState, address: str) -> str | None:
+    """The platform's id of the live object at `address` (an archived project included), or
+    None when there is none."""
+    a = Address.parse(address)
+    if a.type is ResourceType.PROJECT:
+        project = live.projects.get(a.name)
+        return project.id if project is not None else None
+    if a.type is ResourceType.MODEL:
+        model = live.models.get(a.name)
+        return model.id if model is not None else None
+    if a.type is ResourceType.DEPLOYMENT:
+        dep = live.deployments.get(a.project_and_model)
+        return dep.id if dep is not None else None
+    if a.type is ResourceType.JOB:
+        job = live.jobs.get(a.name)
+        return job.id if job is not None else None
+    return None
+
+
 def fingerprint(fields: Mapping[str, Any] | None) -> str:
     """sha256 of the canonical JSON of `fields`; `ABSENT_FINGERPRINT` when there are none.
 

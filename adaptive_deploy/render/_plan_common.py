@@ -61,6 +61,16 @@ def field_remark(diff: Mapping[str, Any]) -> str:
     return f"({'; '.join(parts)})" if parts else ""
 
 
+def deletes_model_text(change: Mapping[str, Any]) -> str:
+    """The visible line of a delete that removes a model's last project binding."""
+    return f"deletes model {change['deletes_model']} from storage (its last project binding)"
+
+
+def model_list(models: list[str]) -> str:
+    names = ", ".join(models)
+    return f"model{'s' if len(models) > 1 else ''} {names}"
+
+
 def summary_line(plan: Mapping[str, Any]) -> str:
     """`Plan: X to add, Y to change, Z to destroy.` (+ `, N to run`, `, N to forget`), or the
     no-changes sentence."""
@@ -111,11 +121,17 @@ WIDTH = 80   # text output keeps to an 80-column terminal; longer values wrap cl
 
 def wrap_list(title: str, items: list[str], width: int = WIDTH) -> list[str]:
     """`title` then the items, comma-separated, wrapped to `width` with a 4-space indent."""
+    body = wrap_text(", ".join(items), width - 4)
+    return [title, *(f"    {line}" for line in body)]
+
+
+def wrap_text(text: str, width: int = WIDTH, prefix: str = "", indent: str = "") -> list[str]:
+    """`text` wrapped at word boundaries to `width` columns: the first line starts with
+    `prefix`, the others with `indent` (names and values are never broken)."""
     import textwrap
 
-    body = textwrap.wrap(", ".join(items), width=width - 4, break_long_words=False,
-                         break_on_hyphens=False)
-    return [title, *(f"    {line}" for line in body)]
+    return textwrap.wrap(text, width=width, initial_indent=prefix, subsequent_indent=indent,
+                         break_long_words=False, break_on_hyphens=False) or [prefix.rstrip()]
 
 
 def drift_text(item: Mapping[str, Any]) -> str:

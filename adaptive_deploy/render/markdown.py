@@ -21,8 +21,8 @@ from adaptive_deploy.render.escape import md_code, md_text
 MAX_CHARS = gfm.MAX_CHARS
 
 _KIND_ORDER = ("delete", "replace", "forget", "create", "update", "run")
-_KIND_TITLE = {"delete": "destroy", "replace": "replace", "forget": "forget", "create": "create",
-               "update": "update", "run": "run"}
+_KIND_TITLE = {"delete": "destroy", "replace": "restart in place", "forget": "forget",
+               "create": "create", "update": "update", "run": "run"}
 _DIFF_SYMBOL = {"+": "+", "-": "-", "~": "!"}   # diff fences colour + green, - red, ! orange
 
 
@@ -49,11 +49,17 @@ def _kind(c: Mapping[str, Any]) -> str:
 def _blocks(doc: Mapping[str, Any]) -> list[str]:
     out = [_summary(doc) + "\n"]
     changes = doc.get("changes") or []
-    destroys = [c for c in changes if c["action"] == "delete" or c.get("replace")]
+    destroys = [c for c in changes if c["action"] == "delete"]
     if destroys:
         names = ", ".join(md_code(c["address"]) for c in destroys)
         out.append(f"> ⚠️ **This plan destroys {len(destroys)} "
                    f"resource{'s' if len(destroys) != 1 else ''}:** {names}\n")
+    models = doc.get("deleted_models") or []
+    if models:
+        names = ", ".join(md_code(m) for m in models)
+        out.append(f"> ⚠️ **This plan deletes {'models' if len(models) != 1 else 'model'} "
+                   f"{names} from storage:** it removes the last project binding, and the "
+                   "platform then deletes the model (unless published organisation-wide).\n")
     if not doc.get("applyable", True):
         out.append("> ❌ **This plan cannot be applied:** fix the errors under Diagnostics.\n")
     for note in doc.get("notes") or []:
@@ -62,8 +68,7 @@ def _blocks(doc: Mapping[str, Any]) -> list[str]:
     out.append("\n".join(_drift(doc.get("drift") or [])))
     active = [c for c in changes if c["action"] != "no-op"]
     if active:
-        rows = [[f"`{c['symbol']}`", md_code(c["address"]), md_text(_KIND_TITLE[_kind(c)])]
-                for c in active]
+        rows = [[f"`{c['symbol']}`", md_code(c["address"]), _action_cell(c)] for c in active]
         out.append("\n".join(["#### Changes", "", *gfm.table(["", "resource", "action"], rows)]))
         if len(active) > gfm.MANY:
             for kind in _KIND_ORDER:
@@ -100,10 +105,19 @@ def _drift(items: list[Mapping[str, Any]]) -> list[str]:
             *gfm.table(["resource", "field", "last applied → live"], rows)]
 
 
+def _action_cell(c: Mapping[str, Any]) -> str:
+    cell = md_text(_KIND_TITLE[_kind(c)])
+    if c.get("deletes_model"):
+        cell += f" — **deletes model {md_code(str(c['deletes_model']))}**"
+    return cell
+
+
 def _field_lines(c: Mapping[str, Any], indent: str = "") -> list[str]:
     """Diff lines of one change; a field's remark and the change's notes go on lines of
     their own (`#`), so nothing hides behind a horizontal scroll."""
     lines = []
+    if c.get("deletes_model"):
+        lines.append(f"- {indent}{fmt.deletes_model_text(c)}")
     for d in c.get("diff", []):
         sym = _DIFF_SYMBOL[fmt.field_symbol(d)]
         lines.append(f"{sym} {indent}{fmt.field_text(d)}")
@@ -111,7 +125,8 @@ def _field_lines(c: Mapping[str, Any], indent: str = "") -> list[str]:
         if remark:
             lines.append(f"# {indent}  {remark.strip('()')}")
     for note in c.get("notes", []):
-        lines.append(f"# {indent}{note}")
+        # GitHub's comment column holds about 80 characters of code: wrap, never scroll.
+        lines += fmt.wrap_text(note, prefix=f"# {indent}", indent=f"# {indent}  ")
     return lines
 
 

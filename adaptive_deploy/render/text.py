@@ -69,16 +69,26 @@ def _drift(doc: Mapping[str, Any], lines: list[Line]) -> None:
 def _changes(doc: Mapping[str, Any], lines: list[Line]) -> None:
     changes = [c for c in doc.get("changes", []) if c.get("action") != "no-op"]
     quiet = [c for c in doc.get("changes", []) if c.get("action") == "no-op" and c.get("notes")]
+    models = doc.get("deleted_models") or []
+    if models:
+        warning = fmt.wrap_text(
+            f"Warning: this plan removes the last project binding of {fmt.model_list(models)}: "
+            "the platform then deletes it from storage (unless published organisation-wide).")
+        lines += [[(line, "red")] for line in warning]
+        lines.append([])
     if changes:
         lines.append([("adaptive-deploy will perform the following actions:", "")])
         lines.append([])
     for c in changes:
         sym = c.get("symbol") or "?"
         head: Line = [(f"  {sym} ", _STYLE.get(sym, "")), (c["address"], "bold")]
-        label = "replace" if c.get("replace") else _ACTION_WORD.get(c["action"], c["action"])
-        if c["action"] != "update":
-            head.append((f"  ({label})", "dim"))
+        if c.get("replace"):
+            head.append(("  (restart in place)", "dim"))
+        elif c["action"] != "update":
+            head.append((f"  ({_ACTION_WORD.get(c['action'], c['action'])})", "dim"))
         lines.append(head)
+        if c.get("deletes_model"):
+            lines.append([("      ! ", "red"), (fmt.deletes_model_text(c), "red")])
         for d in c.get("diff", []):
             fsym = fmt.field_symbol(d)
             line: Line = [(f"      {fsym} ", _STYLE.get(fsym, "")), (fmt.field_text(d), "")]
@@ -91,7 +101,8 @@ def _changes(doc: Mapping[str, Any], lines: list[Line]) -> None:
                 line.append((f"  {remark}", "dim"))
             lines.append(line)
         for note in c.get("notes", []):
-            lines.append([(f"      # {note}", "dim")])
+            lines += [[(line, "dim")] for line in fmt.wrap_text(note, prefix="      # ",
+                                                                 indent="        ")]
         lines.append([])
     if quiet:
         lines.append([("No platform change needed:", "")])

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from adaptive_deploy.errors import StateError
 from adaptive_deploy.state.base import (
+    Claim,
     HistoryEntry,
     Locker,
     LockInfo,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from adaptive_deploy.config.models import StateConfig
 
 __all__ = [
+    "Claim",
     "HistoryEntry",
     "LockInfo",
     "Locker",

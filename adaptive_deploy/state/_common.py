@@ -16,7 +16,13 @@ from typing import Any, Protocol
 
 from adaptive_deploy.addresses import Address
 from adaptive_deploy.errors import LockHeld, StateError
-from adaptive_deploy.state.base import HistoryEntry, LockInfo, ResourceRecord
+from adaptive_deploy.state.base import (
+    PENDING_VALUES,
+    Claim,
+    HistoryEntry,
+    LockInfo,
+    ResourceRecord,
+)
 
 
 class Row(Protocol):
@@ -60,6 +66,7 @@ class ResourceRow:
     observed: str
     fingerprint: str
     updated_at: float
+    pending: str | None
 
 
 def record_to_row(record: ResourceRecord) -> ResourceRow:
@@ -77,6 +84,8 @@ def record_to_row(record: ResourceRecord) -> ResourceRow:
             raise StateError(f"cannot store {record.address}: {name} must be a mapping")
     if not isinstance(record.fingerprint, str):
         raise StateError(f"cannot store {record.address}: fingerprint must be a string")
+    if record.pending is not None and record.pending not in PENDING_VALUES:
+        raise StateError(f"cannot store {record.address}: unknown pending {record.pending!r}")
     return ResourceRow(
         address=str(address),
         type=record.type,
@@ -85,6 +94,7 @@ def record_to_row(record: ResourceRecord) -> ResourceRow:
         observed=canonical_json(record.observed, f"{record.address} observed value"),
         fingerprint=record.fingerprint,
         updated_at=float(record.updated_at),
+        pending=record.pending,
     )
 
 
@@ -99,7 +109,29 @@ def row_to_record(row: Row) -> ResourceRecord:
         fingerprint=str(row["fingerprint"]),
         platform_id=row["platform_id"],
         updated_at=float(row["updated_at"]),
+        pending=row["pending"],
     )
+
+
+def encode_platform(platform: dict[str, Any]) -> str:
+    """A platform identity as stored (canonical JSON object)."""
+    if not isinstance(platform, dict):
+        raise StateError("cannot store the platform identity: not a mapping")
+    return canonical_json(platform, "the platform identity")
+
+
+def decode_platform(text: str | None, workspace: str) -> dict[str, Any] | None:
+    """A stored platform identity (None when never recorded)."""
+    if text is None:
+        return None
+    return load_object(text, f"workspace {workspace} platform identity")
+
+
+def claims_from_rows(rows: Iterable[Row]) -> list[Claim]:
+    """Claim rows (workspace, address, platform) → Claims, sorted."""
+    out = [Claim(str(r["workspace"]), str(r["address"]),
+                 decode_platform(r["platform"], str(r["workspace"]))) for r in rows]
+    return sorted(out, key=lambda c: (c.address, c.workspace))
 
 
 def row_to_history(row: Row) -> HistoryEntry:
@@ -169,9 +201,14 @@ def lock_mismatch(workspace: str, wanted: str, current: LockInfo | None) -> Stat
     )
 
 
-def check_meta(workspace: str, lineage: str, serial: int, writes: int) -> list[str]:
-    """Logical checks of a workspace's lineage/serial row."""
+def check_meta(workspace: str, lineage: str, serial: int, writes: int,
+               platform: str | None = None) -> list[str]:
+    """Logical checks of a workspace's lineage/serial/platform row."""
     problems: list[str] = []
+    try:
+        decode_platform(platform, workspace)
+    except StateError as exc:
+        problems.append(str(exc))
     try:
         uuid.UUID(lineage)
     except (TypeError, ValueError):
@@ -205,6 +242,8 @@ def check_resources(rows: Iterable[Row], serial: int) -> list[str]:
                 problems.append(str(exc))
         if not isinstance(row["fingerprint"], str):
             problems.append(f"resource {address}: fingerprint is not text")
+        if row["pending"] is not None and row["pending"] not in PENDING_VALUES:
+            problems.append(f"resource {address}: unknown pending {row['pending']!r}")
         if int(row["serial"]) > serial:
             problems.append(
                 f"resource {address}: written at serial {row['serial']}, after the workspace "

@@ -13,6 +13,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# `ResourceRecord.pending`: the create was recorded before the platform call and its outcome
+# is not known yet (the process may have died). An object with this address found on the
+# platform is this workspace's own, not someone else's to be imported.
+PENDING_CREATE = "create"
+PENDING_VALUES = (PENDING_CREATE,)
+
 
 @dataclass
 class ResourceRecord:
@@ -21,8 +27,9 @@ class ResourceRecord:
     applied: dict[str, Any]              # the desired value last applied (managed fields only)
     observed: dict[str, Any]             # the live value read after the apply
     fingerprint: str                     # fingerprint of `observed` (see plan.fingerprint)
-    platform_id: str | None = None
+    platform_id: str | None = None       # the platform's id of the object this record is about
     updated_at: float = field(default_factory=time.time)
+    pending: str | None = None           # PENDING_CREATE: intent recorded, outcome unknown
 
 
 @dataclass
@@ -31,6 +38,18 @@ class StateSnapshot:
     lineage: str
     serial: int
     resources: dict[str, ResourceRecord] = field(default_factory=dict)
+    # The identity of the platform this state belongs to (`adaptive_deploy.identity`), as a
+    # JSON object; None until the first apply (or for a state written by an older version).
+    platform: dict[str, Any] | None = None
+
+
+@dataclass
+class Claim:
+    """Another workspace of the same backend holding a record of an address."""
+
+    workspace: str
+    address: str
+    platform: dict[str, Any] | None      # that workspace's platform identity, if recorded
 
 
 @dataclass
@@ -82,6 +101,16 @@ class StateStore(Protocol):
 
     def delete_resource(self, address: str) -> int:
         """Remove one record; commit; return the new serial."""
+        ...
+
+    def set_platform(self, platform: dict[str, Any]) -> int:
+        """Record the identity of the platform this state belongs to; commit; return the
+        serial (bumped only when the value changes)."""
+        ...
+
+    def claims(self, types: tuple[str, ...]) -> list[Claim]:
+        """Records of resources of these types held by OTHER workspaces of this backend (a
+        shared database), with each workspace's platform identity."""
         ...
 
     def append_history(self, entry: HistoryEntry) -> None: ...

@@ -21,7 +21,13 @@ from typing import Any
 
 from adaptive_deploy.errors import StateError
 from adaptive_deploy.state import _common
-from adaptive_deploy.state.base import HistoryEntry, LockInfo, ResourceRecord, StateSnapshot
+from adaptive_deploy.state.base import (
+    Claim,
+    HistoryEntry,
+    LockInfo,
+    ResourceRecord,
+    StateSnapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,8 @@ _TABLES = [
         lineage    TEXT NOT NULL,
         serial     BIGINT NOT NULL,
         writes     BIGINT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL)""",
+        created_at DOUBLE PRECISION NOT NULL,
+        platform   TEXT)""",
     """CREATE TABLE IF NOT EXISTS adaptive_deploy_resources (
         workspace   TEXT NOT NULL,
         address     TEXT NOT NULL,
@@ -46,7 +53,11 @@ _TABLES = [
         fingerprint TEXT NOT NULL,
         updated_at  DOUBLE PRECISION NOT NULL,
         serial      BIGINT NOT NULL,
+        pending     TEXT,
         PRIMARY KEY (workspace, address))""",
+    # Columns added after the first release (databases created by an older version).
+    "ALTER TABLE adaptive_deploy_workspaces ADD COLUMN IF NOT EXISTS platform TEXT",
+    "ALTER TABLE adaptive_deploy_resources ADD COLUMN IF NOT EXISTS pending TEXT",
     """CREATE TABLE IF NOT EXISTS adaptive_deploy_history (
         seq         BIGSERIAL PRIMARY KEY,
         workspace   TEXT NOT NULL,
@@ -213,7 +224,8 @@ class PostgresStateStore:
                 (self.workspace,),
             ).fetchall()
         resources = {row["address"]: _common.row_to_record(row) for row in rows}
-        return StateSnapshot(self.workspace, meta["lineage"], int(meta["serial"]), resources)
+        return StateSnapshot(self.workspace, meta["lineage"], int(meta["serial"]), resources,
+                             _common.decode_platform(meta["platform"], self.workspace))
 
     def put_resource(self, record: ResourceRecord) -> int:
         """Insert or replace one record; commit; return the new serial."""
@@ -222,16 +234,48 @@ class PostgresStateStore:
             serial = self._bump(conn)
             conn.execute(
                 "INSERT INTO adaptive_deploy_resources (workspace, address, type, platform_id, "
-                "applied, observed, fingerprint, updated_at, serial) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "applied, observed, fingerprint, updated_at, serial, pending) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (workspace, address) DO UPDATE SET type = EXCLUDED.type, "
                 "platform_id = EXCLUDED.platform_id, applied = EXCLUDED.applied, "
                 "observed = EXCLUDED.observed, fingerprint = EXCLUDED.fingerprint, "
-                "updated_at = EXCLUDED.updated_at, serial = EXCLUDED.serial",
+                "updated_at = EXCLUDED.updated_at, serial = EXCLUDED.serial, "
+                "pending = EXCLUDED.pending",
                 (self.workspace, row.address, row.type, row.platform_id, row.applied,
-                 row.observed, row.fingerprint, row.updated_at, serial),
+                 row.observed, row.fingerprint, row.updated_at, serial, row.pending),
             )
         return serial
+
+    def set_platform(self, platform: dict[str, Any]) -> int:
+        """Record the platform identity; commit; bump the serial when it changes."""
+        encoded = _common.encode_platform(platform)
+        with self._tx() as conn:
+            meta = conn.execute(
+                "SELECT * FROM adaptive_deploy_workspaces WHERE workspace = %s FOR UPDATE",
+                (self.workspace,),
+            ).fetchone()
+            if meta is None:
+                raise StateError(f"the state database lost workspace '{self.workspace}'")
+            if meta["platform"] == encoded:
+                return int(meta["serial"])
+            conn.execute(
+                "UPDATE adaptive_deploy_workspaces SET platform = %s WHERE workspace = %s",
+                (encoded, self.workspace),
+            )
+            return self._bump(conn)
+
+    def claims(self, types: tuple[str, ...]) -> list[Claim]:
+        """Records of these types held by the other workspaces sharing this database."""
+        if not types:
+            return []
+        with self._tx(snapshot=True) as conn:
+            rows = conn.execute(
+                "SELECT r.workspace, r.address, w.platform FROM adaptive_deploy_resources r "
+                "JOIN adaptive_deploy_workspaces w ON w.workspace = r.workspace "
+                "WHERE r.workspace <> %s AND r.type = ANY(%s)",
+                (self.workspace, list(types)),
+            ).fetchall()
+        return _common.claims_from_rows(rows)
 
     def delete_resource(self, address: str) -> int:
         """Remove one record; commit; return the new serial. Removing an address that has no
@@ -303,7 +347,7 @@ class PostgresStateStore:
             ).fetchall()
         serial = int(meta["serial"])
         problems = _common.check_meta(self.workspace, meta["lineage"], serial,
-                                      int(meta["writes"]))
+                                      int(meta["writes"]), meta["platform"])
         problems += _common.check_resources(resources, serial)
         problems += _common.check_history(history)
         return problems

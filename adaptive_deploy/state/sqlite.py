@@ -21,12 +21,23 @@ from typing import Any
 
 from adaptive_deploy.errors import StateError
 from adaptive_deploy.state import _common
-from adaptive_deploy.state.base import HistoryEntry, LockInfo, ResourceRecord, StateSnapshot
+from adaptive_deploy.state.base import (
+    Claim,
+    HistoryEntry,
+    LockInfo,
+    ResourceRecord,
+    StateSnapshot,
+)
 from adaptive_deploy.state.liveness import pid_alive, process_start_ticks
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns added by a schema version, for databases created by an older one.
+_ADDED_COLUMNS = [
+    ("workspaces", "platform", "TEXT"),      # v2: the platform this state belongs to (JSON)
+    ("resources", "pending", "TEXT"),        # v2: a create recorded before its platform call
+]
 # How long a statement waits for another process's write transaction (they are short).
 BUSY_TIMEOUT_MS = 15_000
 
@@ -36,7 +47,8 @@ _SCHEMA = [
         lineage    TEXT NOT NULL,
         serial     INTEGER NOT NULL,
         writes     INTEGER NOT NULL,
-        created_at REAL NOT NULL)""",
+        created_at REAL NOT NULL,
+        platform   TEXT)""",
     """CREATE TABLE IF NOT EXISTS resources (
         workspace   TEXT NOT NULL,
         address     TEXT NOT NULL,
@@ -47,6 +59,7 @@ _SCHEMA = [
         fingerprint TEXT NOT NULL,
         updated_at  REAL NOT NULL,
         serial      INTEGER NOT NULL,
+        pending     TEXT,
         PRIMARY KEY (workspace, address))""",
     """CREATE TABLE IF NOT EXISTS history (
         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -137,6 +150,10 @@ def _ensure_workspace(conn: sqlite3.Connection, path: Path, workspace: str) -> N
         with _transaction(conn, path):
             for statement in _SCHEMA:
                 conn.execute(statement)
+            for table, column, declaration in _ADDED_COLUMNS:
+                columns = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute(
                 "INSERT OR IGNORE INTO workspaces (workspace, lineage, serial, writes, "
@@ -177,7 +194,8 @@ class SqliteStateStore:
                 "SELECT * FROM resources WHERE workspace = ? ORDER BY address", (self.workspace,)
             ).fetchall()
         resources = {row["address"]: _common.row_to_record(row) for row in rows}
-        return StateSnapshot(self.workspace, meta["lineage"], int(meta["serial"]), resources)
+        return StateSnapshot(self.workspace, meta["lineage"], int(meta["serial"]), resources,
+                             _common.decode_platform(meta["platform"], self.workspace))
 
     def _meta(self, conn: sqlite3.Connection) -> sqlite3.Row:
         row: sqlite3.Row | None = conn.execute(
@@ -204,15 +222,42 @@ class SqliteStateStore:
             serial = self._bump(conn)
             conn.execute(
                 "INSERT INTO resources (workspace, address, type, platform_id, applied, "
-                "observed, fingerprint, updated_at, serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "observed, fingerprint, updated_at, serial, pending) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (workspace, address) DO UPDATE SET type = excluded.type, "
                 "platform_id = excluded.platform_id, applied = excluded.applied, "
                 "observed = excluded.observed, fingerprint = excluded.fingerprint, "
-                "updated_at = excluded.updated_at, serial = excluded.serial",
+                "updated_at = excluded.updated_at, serial = excluded.serial, "
+                "pending = excluded.pending",
                 (self.workspace, row.address, row.type, row.platform_id, row.applied,
-                 row.observed, row.fingerprint, row.updated_at, serial),
+                 row.observed, row.fingerprint, row.updated_at, serial, row.pending),
             )
         return serial
+
+    def set_platform(self, platform: dict[str, Any]) -> int:
+        """Record the platform identity; commit; bump the serial when it changes."""
+        encoded = _common.encode_platform(platform)
+        with self._tx() as conn:
+            meta = self._meta(conn)
+            if meta["platform"] == encoded:
+                return int(meta["serial"])
+            conn.execute("UPDATE workspaces SET platform = ? WHERE workspace = ?",
+                         (encoded, self.workspace))
+            return self._bump(conn)
+
+    def claims(self, types: tuple[str, ...]) -> list[Claim]:
+        """Records of these types held by the other workspaces of this file."""
+        if not types:
+            return []
+        marks = ", ".join("?" for _ in types)
+        with self._tx(immediate=False) as conn:
+            rows = conn.execute(
+                "SELECT r.workspace, r.address, w.platform FROM resources r "
+                "JOIN workspaces w ON w.workspace = r.workspace "
+                f"WHERE r.workspace <> ? AND r.type IN ({marks})",
+                (self.workspace, *types),
+            ).fetchall()
+        return _common.claims_from_rows(rows)
 
     def delete_resource(self, address: str) -> int:
         """Remove one record; commit; return the new serial. Removing an address that has no
@@ -284,7 +329,7 @@ class SqliteStateStore:
             ).fetchall()
         serial = int(meta["serial"])
         problems += _common.check_meta(self.workspace, meta["lineage"], serial,
-                                       int(meta["writes"]))
+                                       int(meta["writes"]), meta["platform"])
         problems += _common.check_resources(resources, serial)
         problems += _common.check_history(history)
         return problems

@@ -25,14 +25,19 @@ class RecordingPlatform:
     poll_interval_s = 0.0
 
     def __init__(self, fail: set[str] | None = None, delay: float = 0.0,
-                 forbid: set[str] | None = None, warnings: list[str] | None = None) -> None:
+                 forbid: set[str] | None = None, warnings: list[str] | None = None,
+                 store: StateStore | None = None) -> None:
         self.calls: list[str] = []
+        self.sent: list[dict[str, Any]] = []      # update_deployment keywords, in call order
         self.fail = fail or set()
         self.forbid = forbid or set()
         self.warnings = warnings or []
         self.delay = delay
         self.running = 0
         self.max_running = 0
+        self.online: dict[str, bool] = {}
+        self.store = store
+        self.seen_in_state: dict[str, Any] = {}   # state record of the address at call time
 
     async def _call(self, name: str) -> None:
         self.running += 1
@@ -48,7 +53,12 @@ class RecordingPlatform:
         finally:
             self.running -= 1
 
+    def _peek(self, address: str) -> None:
+        if self.store is not None:
+            self.seen_in_state[address] = self.store.read().resources.get(address)
+
     async def create_project(self, key: str, *, name: str, description: str | None = None) -> LiveProject:
+        self._peek(f"project.{key}")
         await self._call(f"create_project {key}")
         return LiveProject(id=f"p-{key}", key=key, name=name, description=description)
 
@@ -61,6 +71,7 @@ class RecordingPlatform:
         return LiveModel(id=f"m-{model}", key=model, name=model)
 
     async def deploy(self, project: str, model: str, **fields: Any) -> LiveDeployment:
+        self._peek(f"deployment.{project}/{model}")
         await self._call(f"deploy {project}/{model}")
         return LiveDeployment(id=f"d-{project}-{model}", project=project, model=model,
                               status="ONLINE", compute_pools=fields["compute_pools"],
@@ -68,15 +79,22 @@ class RecordingPlatform:
 
     async def update_deployment(self, project: str, model: str, **fields: Any) -> LiveDeployment:
         await self._call(f"update_deployment {project}/{model} {sorted(fields)}")
-        return LiveDeployment(id=f"d-{project}-{model}", project=project, model=model,
-                              status="ONLINE", compute_pools=fields.get("compute_pools", []))
+        self.sent.append(fields)
+        if "desired_online" in fields:
+            self.online[f"{project}/{model}"] = fields["desired_online"]
+        return await self._deployment(project, model, fields.get("compute_pools", []))
 
     async def remove_deployment(self, project: str, model: str) -> None:
         await self._call(f"remove {project}/{model}")
 
-    async def get_deployment(self, project: str, model: str) -> LiveDeployment | None:
+    async def _deployment(self, project: str, model: str, pools: list[str]) -> LiveDeployment:
+        on = self.online.get(f"{project}/{model}", True)
         return LiveDeployment(id=f"d-{project}-{model}", project=project, model=model,
-                              status="ONLINE")
+                              status="ONLINE" if on else "TURNED_OFF", desired_online=on,
+                              compute_pools=pools)
+
+    async def get_deployment(self, project: str, model: str) -> LiveDeployment | None:
+        return await self._deployment(project, model, [])
 
     async def create_job(self, *, name: str, **kwargs: Any) -> LiveJob:
         await self._call(f"create_job {name} {sorted(kwargs['args'].items())}")
@@ -88,9 +106,10 @@ class RecordingPlatform:
 
 
 def change(address: str, action: str, after: dict[str, Any] | None = None,
-           depends_on: tuple[str, ...] = (), diff: tuple[str, ...] = ()) -> dict[str, Any]:
+           depends_on: tuple[str, ...] = (), diff: tuple[str, ...] = (),
+           before: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"address": address, "type": address.split(".")[0], "action": action,
-            "after": after, "before": None, "depends_on": list(depends_on),
+            "after": after, "before": before, "depends_on": list(depends_on),
             "diff": [{"path": p} for p in diff]}
 
 
@@ -150,7 +169,11 @@ def test_failure_skips_dependents_but_not_the_rest(store: StateStore) -> None:
     # a failed delete orders, but does not block, the creates
     assert "create_project b" in platform.calls
     snapshot = store.read()
-    assert set(snapshot.resources) == {"project.b"}
+    # project.a's create was refused: its intent stays recorded (pending), harmless — the next
+    # plan creates it again, or forgets it when it leaves the configuration
+    assert set(snapshot.resources) == {"project.a", "project.b"}
+    assert snapshot.resources["project.a"].pending == "create"
+    assert snapshot.resources["project.b"].pending is None
     assert any(e.kind == "skipped" for e in hooks.events)
 
 
@@ -216,18 +239,79 @@ def _record(address: str) -> Any:
                           fingerprint="sha256:x")
 
 
-def test_replace_removes_first_and_counts_as_add_and_destroy(store: StateStore) -> None:
+def test_replace_restarts_in_place_and_never_unbinds(store: StateStore) -> None:
+    # --replace (or a deployment in ERROR): turned off, then on again with the whole placement
+    # and the draft steps; removeModelFromProject would delete a model with its last binding.
     platform = RecordingPlatform()
-    replace = change("deployment.a/base", "create", {"compute_pools": ["p1"]})
-    replace["replace"] = True
-    result, hooks = run([replace], platform, store)
-    assert platform.calls == ["remove a/base", "deploy a/base"]
-    # The destroy step of a replace is reported as it happens, as a plan's -/+ says.
-    messages = [e.message for e in hooks.events if e.kind == "progress"]
-    assert messages[:2] == ["Destroying the existing deployment...",
-                            "Destruction complete; creating it again..."]
-    assert result.summary() == {"add": 1, "change": 0, "destroy": 1, "run": 0, "forget": 0,
+    restart = change("deployment.a/base", "update",
+                     {"compute_pools": ["p1", "p2"], "num_draft_steps": 3, "protect": False},
+                     before={"compute_pools": ["p1", "p2"], "max_ttft_ms": 7000})
+    restart["replace"] = True
+    result, hooks = run([restart], platform, store)
+    assert not result.failed, result.failed
+    assert not any(c.startswith("remove") or c.startswith("deploy") for c in platform.calls)
+    assert platform.sent == [
+        {"desired_online": False},
+        {"desired_online": True, "compute_pools": ["p1", "p2"], "max_ttft_ms": 7000,
+         "num_draft_steps": 3},
+    ]
+    statuses = [e.message for e in hooks.events if e.address == "deployment.a/base"
+                and e.message.startswith("status")]
+    assert statuses == ["status TURNED_OFF", "status ONLINE"]
+    assert result.summary() == {"add": 0, "change": 1, "destroy": 0, "run": 0, "forget": 0,
                                 "failed": 0}
+    assert store.read().resources["deployment.a/base"].platform_id == "d-a-base"
+
+
+def test_restart_keeps_a_deployment_meant_to_be_off_off(store: StateStore) -> None:
+    platform = RecordingPlatform()
+    restart = change("deployment.a/base", "update",
+                     {"compute_pools": ["p1"], "desired_online": False}, before={})
+    restart["replace"] = True
+    result, _ = run([restart], platform, store)
+    assert not result.failed
+    assert platform.sent == [{"desired_online": False},
+                             {"desired_online": False, "compute_pools": ["p1"]}]
+
+
+@pytest.mark.parametrize(("after", "before", "diff", "sent"), [
+    # pools change: max_ttft_ms travels with them (the platform replaces a placement whole)
+    ({"compute_pools": ["p1", "p2"], "max_ttft_ms": 30000},
+     {"compute_pools": ["p1"], "max_ttft_ms": 30000}, ("compute_pools",),
+     {"compute_pools": ["p1", "p2"], "max_ttft_ms": 30000}),
+    # max_ttft_ms left out of the configuration (unmanaged): the live value is kept
+    ({"compute_pools": ["p1", "p2"]}, {"compute_pools": ["p1"], "max_ttft_ms": 7000},
+     ("compute_pools",), {"compute_pools": ["p1", "p2"], "max_ttft_ms": 7000}),
+    # only max_ttft_ms changes: the pools travel with it
+    ({"compute_pools": ["p1"], "max_ttft_ms": 5}, {"compute_pools": ["p1"], "max_ttft_ms": 9},
+     ("max_ttft_ms",), {"compute_pools": ["p1"], "max_ttft_ms": 5}),
+    # no placement change: no placement sent
+    ({"compute_pools": ["p1"], "is_default": True}, {"compute_pools": ["p1"], "max_ttft_ms": 9},
+     ("is_default",), {"is_default": True}),
+])
+def test_placement_is_sent_whole(store: StateStore, after: dict[str, Any],
+                                 before: dict[str, Any], diff: tuple[str, ...],
+                                 sent: dict[str, Any]) -> None:
+    platform = RecordingPlatform()
+    result, _ = run([change("deployment.a/base", "update", after, diff=diff, before=before)],
+                    platform, store)
+    assert not result.failed
+    assert platform.sent == [sent]
+
+
+def test_create_intent_is_recorded_before_the_platform_call(store: StateStore) -> None:
+    platform = RecordingPlatform(store=store)
+    changes = [change("project.a", "create", {"name": "A"}),
+               change("deployment.a/base", "create", {"compute_pools": ["p1"]},
+                      depends_on=("project.a",))]
+    result, _ = run(changes, platform, store)
+    assert not result.failed
+    for address in ("project.a", "deployment.a/base"):
+        intent = platform.seen_in_state[address]
+        assert intent is not None and intent.pending == "create", address
+        assert intent.platform_id is None
+        done = store.read().resources[address]
+        assert done.pending is None and done.platform_id is not None
 
 
 def test_a_refused_key_stops_the_apply_at_once(store: StateStore) -> None:

@@ -417,3 +417,21 @@ async def test_an_answer_of_the_wrong_shape_is_one_clear_error(
     message = str(info.value)
     assert "ReadLive" in message and field in message, message
     assert "pydantic" not in message and "validation error" not in message.lower()
+
+
+async def test_read_live_counts_every_binding(fake: FakePlatform) -> None:
+    """removeModelFromProject deletes a model with its last binding, so the planner needs
+    every binding: deployed or only added to a project, in managed projects or not; archived
+    projects do not count (the conservative side: a deletion is predicted, never missed)."""
+    fake.add_project("other")
+    fake.add_project("old")["isArchived"] = True
+    fake.add_service("support", "qwen-3-8b", ["pool-1"])          # deployed
+    fake.add_service("other", "qwen-3-8b")                         # bound, never deployed
+    fake.add_service("old", "support-lora-v3", ["pool-1"])         # in an archived project
+    gone = fake.add_service("other", "support-lora-v3", ["pool-1"])
+    gone["deleted"] = True
+    live = await make(fake).read_live()
+    assert live.bound == {"qwen-3-8b": {"support", "other"}}
+    assert set(live.deployments) == {("support", "qwen-3-8b"), ("old", "support-lora-v3")}
+    assert live.bindings("qwen-3-8b") == {"support", "other"}
+    assert live.bindings("support-lora-v3") == set()

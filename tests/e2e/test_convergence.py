@@ -1,9 +1,16 @@
 """Property: for random valid workspaces, apply then plan shows no changes — including
-transitions from one random workspace to another (updates, deletes, adapters, placements)."""
+transitions from one random workspace to another (updates, deletes, adapters, placements) and
+placement edits of a workspace (pools added and removed with `max_ttft_ms` set, `max_ttft_ms`
+removed from the configuration, which leaves the live value alone).
+
+Every model is also bound to a project no workspace manages (`anchor`), so removing a
+deployment never removes a model's last binding (which deletes the model: see
+tests/e2e/test_model_deletion.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,7 +20,8 @@ from hypothesis import strategies as st
 
 from adaptive_deploy import engine
 from adaptive_deploy.apply.hooks import CollectingHooks
-from adaptive_deploy.client.embedded import embedded_platform
+from adaptive_deploy.client.embedded import DB_NAME, data_dir, embedded_platform
+from adaptive_deploy.emulator.core import Emulator
 from tests.e2e.helpers import write_workspace
 
 POOLS = {
@@ -73,6 +81,57 @@ def workspaces(draw: st.DrawFn) -> dict[str, Any]:
             "projects": projects}
 
 
+@st.composite
+def placement_edit(draw: st.DrawFn, config: dict[str, Any]) -> dict[str, Any]:
+    """The same workspace with edited placements: a pool added or removed (max_ttft_ms kept),
+    max_ttft_ms set, changed or removed."""
+    edited = copy.deepcopy(config)
+    for project in edited["projects"].values():
+        for mkey, dep in project["deployments"].items():
+            if config["models"].get(mkey, {}).get("adapter_of"):
+                continue  # adapters stay within their base's pools
+            placement = dep["placement"]
+            kind = draw(st.sampled_from(["pools", "ttft", "drop-ttft", "none"]))
+            if kind == "pools":
+                pools = set(placement["compute_pools"]) ^ {draw(st.sampled_from(sorted(POOLS)))}
+                placement["compute_pools"] = sorted(pools) or sorted(POOLS)[:1]
+                placement.setdefault("max_ttft_ms", 20000)
+            elif kind == "ttft":
+                placement["max_ttft_ms"] = draw(st.sampled_from([5000, 45000]))
+            elif kind == "drop-ttft":
+                placement.pop("max_ttft_ms", None)
+        for adapter, dep in project["deployments"].items():
+            base = config["models"].get(adapter, {}).get("adapter_of")
+            if base:   # keep adapters on a subset of their base's (possibly edited) pools
+                base_pools = project["deployments"][base]["placement"]["compute_pools"]
+                kept = [p for p in dep["placement"]["compute_pools"] if p in base_pools]
+                dep["placement"]["compute_pools"] = kept or base_pools[:1]
+    return edited
+
+
+@st.composite
+def journeys(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A few workspaces, each followed by a placement edit of itself."""
+    out: list[dict[str, Any]] = []
+    for config in draw(st.lists(workspaces(), min_size=1, max_size=2)):
+        out += [config, draw(placement_edit(config))]
+    return out
+
+
+def _anchor(directory: Path) -> None:
+    """Bind every model to a project no workspace manages, before the first plan."""
+    emu = Emulator(data_dir(directory) / DB_NAME)
+    try:
+        emu.create_project({"key": "anchor", "name": "Anchor"})
+        emu.add_models_to_project("anchor", [*BASES, *ADAPTERS])
+    finally:
+        emu.close()
+
+
+def _ttfts(live: Any) -> dict[tuple[str, str], int | None]:
+    return {k: d.max_ttft_ms for k, d in live.deployments.items()}
+
+
 async def _plan(directory: Path) -> tuple[engine.Session, engine.PlanOutcome]:
     platform = embedded_platform(directory, online_delay_s=0.0)
     session = await engine.open_session(directory, env={}, platform=platform)
@@ -80,10 +139,13 @@ async def _plan(directory: Path) -> tuple[engine.Session, engine.PlanOutcome]:
 
 
 async def _converge(directory: Path, configs: list[dict[str, Any]]) -> None:
+    _anchor(directory)
     for step, config in enumerate(configs):
         write_workspace(directory, config)
         session, outcome = await _plan(directory)
         try:
+            assert outcome.plan.applyable, (step, outcome.plan.diagnostics)
+            before = _ttfts(outcome.live)
             hooks = CollectingHooks()
             result = await engine.apply_changes(
                 session, outcome.plan.to_dict(), outcome.live, hooks, parallelism=4,
@@ -97,14 +159,22 @@ async def _converge(directory: Path, configs: list[dict[str, Any]]) -> None:
             leftover = [(c.address, c.action.value, [d.to_dict() for d in c.diff])
                         for c in outcome.plan.changes if c.action.value != "no-op"]
             assert not outcome.plan.has_changes, (step, config, leftover)
+            assert outcome.plan.drift == [], (step, [d.to_dict() for d in outcome.plan.drift])
             assert session.store.integrity_check() == []
+            # max_ttft_ms left out of the configuration is unmanaged: apply keeps it as it was
+            after = _ttfts(outcome.live)
+            for (pkey, mkey), ttft in before.items():
+                dep = config["projects"].get(pkey, {}).get("deployments", {}).get(mkey)
+                if dep is not None and "max_ttft_ms" not in dep["placement"] \
+                        and (pkey, mkey) in after:
+                    assert after[(pkey, mkey)] == ttft, (step, pkey, mkey)
         finally:
             await session.close()
 
 
 @settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.lists(workspaces(), min_size=1, max_size=3))
+@given(journeys())
 def test_apply_then_plan_shows_no_changes(configs: list[dict[str, Any]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(_converge(Path(tmp), configs))

@@ -115,6 +115,10 @@ def test_destroy_needs_allow_destroy(emulator: EmulatorServer, tmp_path: Path) -
     del config["projects"]["dest-support"]["deployments"]["support-lora-v3"]
     del config["models"]["support-lora-v3"]
     write_workspace(ws, config)
+    # The adapter is bound to another project too, so removing this deployment does not
+    # remove its last binding (which would delete it: tests/e2e/test_model_deletion.py).
+    emulator.data('mutation { addModelsToProject(input: {project: "playground", '
+                  'models: ["support-lora-v3"]}) { success } }')
     refused = run_cli("apply", str(ws), "--auto-approve", env=env)
     assert refused.code == 1 and "--allow-destroy" in refused.err
     done = run_cli("apply", str(ws), "--auto-approve", "--allow-destroy", env=env)
@@ -190,3 +194,39 @@ def test_who_may_apply_is_the_platforms_answer(emulator: EmulatorServer, tmp_pat
     ws = write_workspace(tmp_path / "ws", small_workspace("teams"))
     result = run_cli("apply", str(ws), "--auto-approve", env=remote_env(emulator))
     assert result.code == 0, result.text
+
+
+PLACEMENT = """query($k: IdOrKey!) { project(idOrKey: $k) { modelServices { key
+  placement { computePools maxTtftMs } } } }"""
+
+
+def _placement(emulator: EmulatorServer, project: str, model: str) -> dict[str, object]:
+    services = emulator.data(PLACEMENT, {"k": project})["project"]["modelServices"]
+    placement: dict[str, object] = next(s["placement"] for s in services if s["key"] == model)
+    return placement
+
+
+def test_changing_pools_keeps_max_ttft_ms(emulator: EmulatorServer, tmp_path: Path) -> None:
+    """The platform replaces a placement whole: changing the pools must send max_ttft_ms too,
+    or apply drops it and the next plan and drift report a difference."""
+    env = remote_env(emulator)
+    config = small_workspace("pools")
+    ws = write_workspace(tmp_path / "ws", config)
+    _apply(ws, env)
+    base = config["projects"]["pools-support"]["deployments"]["qwen-3-8b"]
+    base["placement"]["compute_pools"] = ["pool-1", "pool-2"]
+    write_workspace(ws, config)
+    _apply(ws, env)
+    assert _placement(emulator, "pools-support", "qwen-3-8b") == {
+        "computePools": ["pool-1", "pool-2"], "maxTtftMs": 30000}
+    assert run_cli("plan", str(ws), "--detailed-exitcode", env=env).code == 0
+    assert run_cli("drift", str(ws), env=env).code == 0
+    # Left out of the configuration, max_ttft_ms is unmanaged: the live value stays.
+    del base["placement"]["max_ttft_ms"]
+    base["placement"]["compute_pools"] = ["pool-1"]
+    write_workspace(ws, config)
+    _apply(ws, env)
+    assert _placement(emulator, "pools-support", "qwen-3-8b") == {
+        "computePools": ["pool-1"], "maxTtftMs": 30000}
+    assert run_cli("plan", str(ws), "--detailed-exitcode", env=env).code == 0
+    assert run_cli("drift", str(ws), env=env).code == 0

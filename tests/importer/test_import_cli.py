@@ -224,3 +224,65 @@ def test_out_writes_a_new_workspace_with_the_source_settings(
     assert sorted(p.name for p in src.glob("*.yaml")) == ["main.yaml"]
     assert "project.research" in _records(dst)
     assert run_cli("plan", str(dst), "--detailed-exitcode", env=env).code == 0
+
+
+def test_existing_objects_are_refused_then_imported_by_address(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """No silent adoption: plan refuses configured objects that already exist (AD506) and
+    names the import command; `import ADDR` adopts them as they are, so the next plan shows
+    the configuration's differences as changes (cause config), not drift."""
+    env = remote_env(emulator)
+    _seed(emulator)
+    ws = tmp_path / "own"
+    ws.mkdir()
+    (ws / "main.yaml").write_text(yaml.safe_dump({
+        "version": 1, "workspace": "own",
+        "models": {"qwen-3-8b": {}, "sales-lora-v1": {"adapter_of": "qwen-3-8b"}},
+        "projects": {
+            "sales": {"name": "Sales team", "deployments": {
+                "qwen-3-8b": {"placement": {"compute_pools": ["pool-1"], "max_ttft_ms": 25000},
+                              "is_default": True}}},
+            "research": {"name": "Research", "adopt": True},
+        },
+    }))
+    refused = run_cli("plan", str(ws), env=env)
+    assert refused.code == 0 and "This plan cannot be applied" in refused.out
+    for addr in ("project.sales", "deployment.sales/qwen-3-8b"):
+        assert f"error[AD506]: {addr} already exists on the platform" in refused.out
+        assert f"`adaptive-deploy import {ws} {addr}`" in refused.out
+    assert "adopted (adopt: true)" in refused.out          # research opted in
+    assert run_cli("apply", str(ws), "--auto-approve", env=env).code == 1
+
+    wrong = run_cli("import", "deployment.sales/sales-lora-v1", str(ws), env=env)
+    assert wrong.code == 1 and "does not define it" in wrong.err
+    model = run_cli("import", "model.qwen-3-8b", str(ws), env=env)
+    assert model.code == 1 and "only project.<key> and deployment" in model.err
+
+    done = run_cli("import", "project.sales", "deployment.sales/qwen-3-8b", str(ws), env=env)
+    assert done.code == 0, done.text
+    assert "Adopted into the state of workspace 'own', as they are on the platform: " \
+           "project.sales, deployment.sales/qwen-3-8b." in done.out
+    assert sorted(p.name for p in ws.glob("*.yaml")) == ["main.yaml"]   # nothing written
+    records = _records(ws)
+    assert records["deployment.sales/qwen-3-8b"] == {
+        "compute_pools": ["pool-2", "pool-1"], "max_ttft_ms": 25000, "is_default": True,
+        "protect": False}
+
+    plan = run_cli("plan", str(ws), "--format", "json", env=env)
+    assert plan.code == 0, plan.text
+    doc = json.loads(plan.out)
+    assert doc["applyable"] and doc["drift"] == []
+    change = next(c for c in doc["changes"] if c["address"] == "deployment.sales/qwen-3-8b")
+    assert [(d["path"], d["cause"]) for d in change["diff"]] == [("compute_pools", "config")]
+    assert "deployment.sales/sales-lora-v1" in doc["unmanaged"]
+    assert run_cli("apply", str(ws), "--auto-approve", env=env).code == 0
+    assert run_cli("plan", str(ws), "--detailed-exitcode", env=env).code == 0
+    again = run_cli("import", "project.sales", str(ws), env=env)
+    assert again.code == 0 and "already in this workspace's state" in again.out
+
+    # A project the configuration does not define is written as new configuration.
+    playground = run_cli("import", str(ws), "project.playground", env=env)
+    assert playground.code == 0, playground.text
+    assert (ws / "imported-playground.yaml").exists()
+    assert run_cli("plan", str(ws), "--detailed-exitcode", env=env).code == 0

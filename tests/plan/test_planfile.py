@@ -26,8 +26,8 @@ from .builders import (
 
 WS = workspace(
     models={"qwen-3-8b": {"compute_config": {"kv_cache_len": 400000}}},
-    projects={"support": {"deployments": {"qwen-3-8b": {
-        "placement": {"compute_pools": ["pool-1"]}, "num_draft_steps": 4}}}},
+    projects={"support": {"adopt": True, "deployments": {"qwen-3-8b": {
+        "placement": {"compute_pools": ["pool-1"]}, "num_draft_steps": 4, "adopt": True}}}},
     jobs={"train": {"recipe": "specdec_alignment", "project": "support",
                     "args": {"dataset": "prompts", "hf_token": "${env:HF_TOKEN}"}}},
 )

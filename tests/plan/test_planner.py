@@ -220,6 +220,7 @@ def test_removed_resources_delete_archive_forget() -> None:
 def test_protected_delete_is_refused() -> None:
     st = snapshot({DEP: {"compute_pools": ["p1"], "protect": True}})
     lv = live(live_deployment("support", "qwen-3-8b", compute_pools=["p1"]))
+    lv.bound = {"qwen-3-8b": {"elsewhere"}}   # the model stays bound: no model deletion
     p = plan(workspace(), lv, st)
     assert not p.applyable
     [diag] = p.diagnostics
@@ -247,12 +248,24 @@ def test_unmanaged_live_objects_are_listed_not_touched() -> None:
     assert p.changes == []
 
 
-def test_adopt_existing_object_not_in_state() -> None:
+def test_existing_object_not_in_state_is_not_taken_over() -> None:
     ws = workspace(projects={"support": {"name": "Support"}})
     p = plan(ws, live(live_project("support", "Support")))
+    assert p.change("project.support") is None
+    assert not p.applyable
+    [diag] = p.diagnostics
+    assert diag["code"] == "AD506" and diag["path"] == "projects.support"
+    assert "`adaptive-deploy import project.support`" in diag["message"]
+    assert "adopt: true" in diag["message"]
+
+
+def test_adopt_true_takes_an_existing_object_over() -> None:
+    ws = workspace(projects={"support": {"name": "Support", "adopt": True}})
+    p = plan(ws, live(live_project("support", "Support")))
     c = p.change("project.support")
-    assert c is not None and c.action is Action.NOOP and "adopted" in c.notes[0]
-    assert not p.has_changes
+    assert c is not None and c.action is Action.NOOP
+    assert "adopted (adopt: true)" in c.notes[0]
+    assert not p.has_changes and p.applyable
 
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -330,15 +343,17 @@ def test_unknown_and_invalid_targets_are_diagnosed() -> None:
     assert not p.applyable
 
 
-def test_replace_deployment_is_delete_then_create() -> None:
+def test_replace_deployment_is_a_restart_in_place() -> None:
     ws = workspace(projects={"support": {"deployments": {"qwen-3-8b": {
         "placement": {"compute_pools": ["p1"]}}}}})
     lv = live(live_project("support"), live_deployment("support", "qwen-3-8b", compute_pools=["p1"]))
     st = snapshot({"project.support": {}, DEP: {"compute_pools": ["p1"], "protect": False}})
     p = plan(ws, lv, st, replace=[DEP])
     c = p.change(DEP)
-    assert c is not None and c.action is Action.CREATE and c.replace and c.symbol == "-/+"
-    assert p.summary["add"] == 1 and p.summary["destroy"] == 1
+    assert c is not None and c.action is Action.UPDATE and c.replace and c.symbol == "~"
+    assert c.deletes_model is None
+    assert any("restarted in place" in n for n in c.notes)
+    assert p.summary == {"add": 0, "change": 1, "destroy": 0, "run": 0, "forget": 0}
 
 
 def test_deployment_in_error_is_replaced_with_the_platforms_reason() -> None:
@@ -349,8 +364,9 @@ def test_deployment_in_error_is_replaced_with_the_platforms_reason() -> None:
         "support", "qwen-3-8b", compute_pools=["p1"], status="ERROR",
         error="insufficient memory"))
     c = plan(ws, failed, st).change(DEP)
-    assert c is not None and c.action is Action.CREATE and c.replace
-    assert any("ERROR (insufficient memory)" in n for n in c.notes)
+    assert c is not None and c.action is Action.UPDATE and c.replace
+    assert any("ERROR (insufficient memory)" in n and "restarted in place" in n
+               for n in c.notes)
     assert c.diff == []          # the status is neither drift nor a configuration change
     moved = live(live_project("support"), live_deployment(
         "support", "qwen-3-8b", compute_pools=["p2"], status="ERROR", error="no capacity"))

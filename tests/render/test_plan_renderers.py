@@ -48,6 +48,7 @@ def scenario() -> dict[str, Any]:
     lv = live(
         live_model("qwen-3-8b", tp=1, kv_cache_len=300000),
         live_model("old-model", tp=1),
+        live_model("llama", tp=1),
         live_project("support", "Customer support"),
         live_project("old", "Old"),
         live_project("sandbox"),
@@ -65,6 +66,7 @@ def scenario() -> dict[str, Any]:
                                          "max_ttft_ms": 30000, "is_default": True,
                                          "protect": False},
         "deployment.old/llama": {"compute_pools": ["pool-1"], "protect": False},
+        "model.llama": {"tp": 1},   # managed: its deletion with the last binding is allowed
     })
     row = {"gpu": "H100-80GB", "usable_gib": 72.0, "verdict": "fits"}
     memory = [
@@ -127,7 +129,14 @@ def test_golden_no_changes(name: str, render: Any, update_golden: bool) -> None:
 def test_text_layout() -> None:
     out = text.render(scenario())
     lines = out.splitlines()
-    assert lines[-1] == "Plan: 1 to add, 3 to change, 2 to destroy, 1 to run, 1 to forget."
+    assert lines[-1] == "Plan: 1 to add, 3 to change, 2 to destroy, 1 to run, 2 to forget."
+    # the model a delete takes with it: a warning first, and a line on the delete itself
+    assert lines.index("Warning: this plan removes the last project binding of model llama: "
+                       "the platform") < lines.index(
+        "adaptive-deploy will perform the following actions:")
+    assert "then deletes it from storage (unless published organisation-wide)." in lines
+    at = lines.index("  - deployment.old/llama  (delete)")
+    assert lines[at + 1] == "      ! deletes model llama from storage (its last project binding)"
     drift_at = out.index("Changed outside adaptive-deploy")
     actions_at = out.index("will perform the following actions")
     assert drift_at < actions_at
@@ -177,18 +186,23 @@ def test_json_is_the_versioned_document() -> None:
     data = json.loads(json_.render(scenario()))
     assert list(data)[:3] == ["format_version", "tool_version", "workspace"]
     assert data["format_version"] == "1.0"
-    assert data["summary"] == {"add": 1, "change": 3, "destroy": 2, "run": 1, "forget": 1}
+    assert data["summary"] == {"add": 1, "change": 3, "destroy": 2, "run": 1, "forget": 2}
+    assert data["deleted_models"] == ["llama"]
+    assert {c["address"]: c["deletes_model"] for c in data["changes"]
+            if c["deletes_model"]} == {"deployment.old/llama": "llama"}
     assert json_.render(scenario()) == json_.render(scenario())
 
 
 def test_markdown_layout() -> None:
     out = markdown.render(scenario())
     first, *rest = out.splitlines()
-    assert first.startswith("**Plan: 1 to add, 3 to change, 2 to destroy, 1 to run, 1 to forget.**")
+    assert first.startswith("**Plan: 1 to add, 3 to change, 2 to destroy, 1 to run, 2 to forget.**")
     assert rest[1].startswith("> ⚠️ **This plan destroys 2 resources:** `deployment.old/llama`, `project.old`")
-    assert "| `-` | `deployment.old/llama` | destroy |" in out
-    # one <details> per resource (8 changes) plus the unmanaged list
-    assert out.count("<details>") == out.count("</details>") == 9
+    assert rest[3].startswith("> ⚠️ **This plan deletes model `llama` from storage:**")
+    assert "| `-` | `deployment.old/llama` | destroy — **deletes model `llama`** |" in out
+    assert "- deletes model llama from storage (its last project binding)" in out
+    # one <details> per resource plus the unmanaged list
+    assert out.count("<details>") == out.count("</details>") == 10
     assert "| `support/qwen-3-8b` | `pool-1` H100-80GB | 60.2 → 70.1 / 72.0 | ⚠️ **tight** |" \
         in out
     # a newly placed deployment has no before value
@@ -214,3 +228,19 @@ def test_markdown_truncates_long_plans() -> None:
     assert "--format json" in out
     # cut at a block boundary: no half-open <details>
     assert out.count("<details>") == out.count("</details>")
+
+
+def test_restart_in_place_is_shown_as_such() -> None:
+    ws = workspace(projects={"support": {"deployments": {"qwen-3-8b": {
+        "placement": {"compute_pools": ["p1"]}}}}})
+    lv = live(live_project("support"), live_deployment("support", "qwen-3-8b",
+                                                       compute_pools=["p1"]))
+    st = snapshot({"project.support": {}, "deployment.support/qwen-3-8b": {
+        "compute_pools": ["p1"], "protect": False}})
+    doc = plan(ws, lv, st, replace=["deployment.support/qwen-3-8b"]).to_dict()
+    out = text.render(doc)
+    assert "  ~ deployment.support/qwen-3-8b  (restart in place)" in out.splitlines()
+    assert out.splitlines()[-1] == "Plan: 0 to add, 1 to change, 0 to destroy."
+    md = markdown.render(doc)
+    assert "| `~` | `deployment.support/qwen-3-8b` | restart in place |" in md
+    assert "destroys" not in md

@@ -271,6 +271,53 @@ class StateBackendConformance:
         assert b.read().serial == 0
         assert a.read().lineage != b.read().lineage
 
+    def test_platform_identity_round_trip(self, backend: BackendHarness) -> None:
+        store, _ = backend.open()
+        assert store.read().platform is None
+        identity = {"id": "pools:abc", "label": "http://127.0.0.1:8765",
+                    "pools": ["0f0e", "1a2b"], "url": "http://127.0.0.1:8765"}
+        assert store.set_platform(identity) == 1
+        # the same identity again is no write
+        assert store.set_platform(dict(identity)) == 1
+        store.close()
+        again, _ = backend.open()
+        assert again.read().platform == identity
+        assert again.set_platform({**identity, "label": "moved"}) == 2
+        assert again.read().platform == {**identity, "label": "moved"}
+        assert again.integrity_check() == []
+
+    def test_pending_create_round_trip(self, backend: BackendHarness) -> None:
+        store, _ = backend.open()
+        intent = ResourceRecord("project.support", "project", {"name": "S"}, {}, "absent",
+                                None, 5.0, pending="create")
+        store.put_resource(intent)
+        assert store.read().resources["project.support"] == intent
+        done = ResourceRecord("project.support", "project", {"name": "S"}, {"name": "S"},
+                              "fp", "uc-1", 6.0)
+        store.put_resource(done)
+        assert store.read().resources["project.support"].pending is None
+        with pytest.raises(StateError, match="unknown pending"):
+            store.put_resource(ResourceRecord("project.x", "project", {}, {}, "fp",
+                                              pending="maybe"))
+
+    def test_claims_name_other_workspaces_and_their_platform(
+        self, backend: BackendHarness
+    ) -> None:
+        mine, _ = backend.open()
+        other_name = new_workspace()
+        other, _ = backend.open(other_name)
+        mine.put_resource(ResourceRecord("model.qwen", "model", {"tp": 1}, {}, "fp"))
+        other.put_resource(ResourceRecord("model.qwen", "model", {"tp": 2}, {}, "fp"))
+        other.put_resource(ResourceRecord("project.p", "project", {}, {}, "fp"))
+        other.set_platform({"id": "pools:x", "pools": ["x"]})
+        claims = [c for c in mine.claims(("model",)) if c.workspace == other_name]
+        assert [(c.address, c.platform) for c in claims] == [
+            ("model.qwen", {"id": "pools:x", "pools": ["x"]})]
+        assert all(c.workspace != backend.workspace for c in mine.claims(("model", "project")))
+        assert {c.address for c in mine.claims(("model", "project"))
+                if c.workspace == other_name} == {"model.qwen", "project.p"}
+        assert mine.claims(()) == []
+
     def test_closed_store_refuses(self, backend: BackendHarness) -> None:
         store, _ = backend.open()
         store.close()

@@ -43,13 +43,25 @@ def test_list_text(workspace: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Workspace demo: lineage ")
     assert lines[0].endswith(", serial 2")
-    assert lines[1] == "Lock: none"
+    assert lines[1] == "Platform: not recorded yet (recorded by the first apply)"
+    assert lines[2] == "Lock: none"
     # apply order: models before deployments
-    assert lines[3].split()[:2] == ["ADDRESS", "TYPE"]
-    body = [line.split() for line in lines[4:6]]
+    assert lines[4].split()[:2] == ["ADDRESS", "TYPE"]
+    body = [line.split() for line in lines[5:7]]
     assert body[0][:3] == ["model.qwen-3-8b", "model", "-"]
     assert body[1][:3] == ["deployment.support/qwen-3-8b", "deployment", "ms-42"]
-    assert "2023-11-14 22:13:20Z" in lines[5]
+    assert "2023-11-14 22:13:20Z" in lines[6]
+
+
+def test_list_names_the_platform(workspace: Path) -> None:
+    store, _ = open_state(StateConfig(), "demo", workspace)
+    store.set_platform({"id": "pools:0123abcd", "label": "http://127.0.0.1:8765",
+                        "pools": ["p"], "url": "http://127.0.0.1:8765"})
+    store.close()
+    text = run("state", "list", str(workspace))
+    assert text.stdout.splitlines()[1] == "Platform: http://127.0.0.1:8765 [pools:0123abcd]"
+    doc = json.loads(run("state", "list", str(workspace), "--format", "json").stdout)
+    assert doc["platform"]["id"] == "pools:0123abcd"
 
 
 def test_list_json_with_lock(workspace: Path) -> None:

@@ -173,3 +173,34 @@ def test_liveness() -> None:
     assert not pid_alive(exited.pid)
     exited.wait()
     assert not pid_alive(exited.pid)
+
+
+V1_SCHEMA = """
+CREATE TABLE workspaces (workspace TEXT PRIMARY KEY, lineage TEXT NOT NULL, serial INTEGER NOT NULL,
+    writes INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE resources (workspace TEXT NOT NULL, address TEXT NOT NULL, type TEXT NOT NULL,
+    platform_id TEXT, applied TEXT NOT NULL, observed TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    updated_at REAL NOT NULL, serial INTEGER NOT NULL, PRIMARY KEY (workspace, address));
+INSERT INTO workspaces VALUES ('prod', '6f1f2c9e-3d4b-4a5c-8d7e-9f0a1b2c3d4e', 1, 1, 1.0);
+INSERT INTO resources VALUES ('prod', 'project.support', 'project', 'uc-1', '{"name":"S"}',
+    '{"name":"S"}', 'fp', 2.0, 1);
+PRAGMA user_version = 1;
+"""
+
+
+def test_schema_v1_state_is_migrated(tmp_path: Path) -> None:
+    # A state written before the platform identity and create intents existed.
+    folder = tmp_path / ".adaptive-deploy"
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "state.db")
+    conn.executescript(V1_SCHEMA)
+    conn.close()
+    store, _ = open_state(StateConfig(), "prod", tmp_path)
+    try:
+        snap = store.read()
+        assert snap.platform is None and snap.serial == 1
+        assert snap.resources["project.support"].pending is None
+        assert store.set_platform({"id": "pools:x"}) == 2
+        assert store.integrity_check() == []
+    finally:
+        store.close()
