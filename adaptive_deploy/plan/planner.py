@@ -514,6 +514,8 @@ class _Planner:
     def _missing_model(self, addr: str) -> Change | None:
         key = Address.parse(addr).name
         spec = self.ws.models[key]
+        if not self.desired[addr]:
+            return None  # nothing to configure; the rules report a model that does not exist
         if spec.produced_by and spec.produced_by in self.ws.jobs:
             # The producing job creates the model; its compute config is set afterwards.
             change = self._base(addr, Action.UPDATE)

@@ -107,12 +107,13 @@ def desired(workspace: Workspace) -> dict[str, Fields]:
     """Managed fields per address, from configuration. Templates are kept unresolved."""
     out: dict[str, Fields] = {}
     for key, model in workspace.models.items():
-        if model.compute_config is None:
-            continue
+        # Every declared model is managed, with or without a compute config (adapters have
+        # none): a model in this workspace's state may lose its last project binding (and with
+        # it its storage) through a delete this workspace plans; one that is not, may not.
         cc = model.compute_config
         out[str(Address.model(key))] = _present(
             {"tp": cc.tp, "kv_cache_len": cc.kv_cache_len, "max_seq_len": cc.max_seq_len}
-        )
+        ) if cc is not None else {}
     for pkey, project in workspace.projects.items():
         out[str(Address.project(pkey))] = _present(
             {"name": project.name, "description": project.description}

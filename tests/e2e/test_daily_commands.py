@@ -32,19 +32,21 @@ def test_status_destroy_and_show(applied: Path, tmp_path: Path) -> None:
     status = run_cli("status", str(applied))
     assert status.code == 0, status.text
     assert "deployment.support/qwen-3-8b" in status.out and "HEALTHY" in status.out
-    assert status.out.rstrip().endswith("Status: 4 healthy.")
+    assert status.out.rstrip().endswith("Status: 5 healthy.")
 
     planned = run_cli("plan", str(applied), "--destroy", "--out", str(tmp_path / "d.plan"),
                       "--detailed-exitcode")
     assert planned.code == 2, planned.text
     assert "- deployment.support/qwen-3-8b" in planned.out
     assert "/ model.qwen-3-8b" in planned.out                 # forgotten, never deleted
+    # the adapter the workspace declares goes with its last binding, which the plan says
+    assert "! deletes model support-lora-v3 from storage" in planned.out
     assert "- project.support" in planned.out and "archived" in planned.out
-    assert "Plan: 0 to add, 0 to change, 3 to destroy, 1 to forget." in planned.out
+    assert "Plan: 0 to add, 0 to change, 3 to destroy, 2 to forget." in planned.out
 
     shown = run_cli("show", str(tmp_path / "d.plan"), "--format", "markdown")
     assert shown.code == 0, shown.text
-    assert shown.out.startswith("**Plan: 0 to add, 0 to change, 3 to destroy, 1 to forget.**")
+    assert shown.out.startswith("**Plan: 0 to add, 0 to change, 3 to destroy, 2 to forget.**")
     shown_json = json.loads(run_cli("show", str(tmp_path / "d.plan"), "--format", "json").out)
     assert shown_json["options"]["destroy"] is True
 
@@ -54,7 +56,7 @@ def test_status_destroy_and_show(applied: Path, tmp_path: Path) -> None:
     done = run_cli("destroy", str(applied), "--auto-approve", "--allow-destroy")
     assert done.code == 0, done.text
     assert done.out.rstrip().endswith(
-        "Apply complete! Resources: 0 added, 0 changed, 3 destroyed, 1 forgotten.")
+        "Apply complete! Resources: 0 added, 0 changed, 3 destroyed, 2 forgotten.")
     empty = run_cli("status", str(applied))
     assert empty.code == 0 and "nothing is managed" in empty.out
 

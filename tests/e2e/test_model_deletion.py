@@ -82,11 +82,14 @@ def test_deleting_the_last_binding_of_an_unmanaged_model_is_refused(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     env = remote_env(emulator)
-    ws = write_workspace(tmp_path / "ws", small_workspace("keep"))
-    assert run_cli("apply", str(ws), "--auto-approve", env=env).code == 0
+    # The adapter is deployed but not declared under `models`: this workspace binds it to a
+    # project without managing the model itself.
     config = small_workspace("keep")
-    del config["projects"]["keep-support"]["deployments"]["support-lora-v3"]
     del config["models"]["support-lora-v3"]
+    ws = write_workspace(tmp_path / "ws", config)
+    applied = run_cli("apply", str(ws), "--auto-approve", env=env)
+    assert applied.code == 0, applied.text
+    del config["projects"]["keep-support"]["deployments"]["support-lora-v3"]
     write_workspace(ws, config)
     plan = run_cli("plan", str(ws), env=env)
     assert plan.code == 0
@@ -94,6 +97,32 @@ def test_deleting_the_last_binding_of_an_unmanaged_model_is_refused(
     refused = run_cli("apply", str(ws), "--auto-approve", "--allow-destroy", env=env)
     assert refused.code == 1 and "cannot be applied" in refused.err
     assert "support-lora-v3" in _services(emulator, "keep-support")
+
+
+def test_a_declared_adapter_is_managed_and_goes_with_its_last_binding(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    # Declared under `models`, the adapter is this workspace's (adopted into state on the
+    # first apply): removing its only deployment and its entry deletes it, with --allow-destroy.
+    env = remote_env(emulator)
+    ws = write_workspace(tmp_path / "ws", small_workspace("own"))
+    assert run_cli("apply", str(ws), "--auto-approve", env=env).code == 0
+    assert "model.support-lora-v3" in run_cli("state", "list", str(ws), env=env).out
+    config = small_workspace("own")
+    del config["projects"]["own-support"]["deployments"]["support-lora-v3"]
+    del config["models"]["support-lora-v3"]
+    write_workspace(ws, config)
+    doc = json.loads(run_cli("plan", str(ws), "--format", "json", env=env).out)
+    assert doc["applyable"] and doc["deleted_models"] == ["support-lora-v3"]
+    assert {c["address"]: c["action"] for c in doc["changes"] if c["action"] != "no-op"} == {
+        "deployment.own-support/support-lora-v3": "delete", "model.support-lora-v3": "forget"}
+    assert run_cli("apply", str(ws), "--auto-approve", env=env).code == 1   # needs the flag
+    applied = run_cli("apply", str(ws), "--auto-approve", "--allow-destroy", env=env)
+    assert applied.code == 0, applied.text
+    # Unbound; the seeded adapter is published organisation-wide, so the platform keeps it
+    # (no field shows that, so the plan had to warn).
+    assert "support-lora-v3" not in _services(emulator, "own-support")
+    assert run_cli("plan", str(ws), "--detailed-exitcode", env=env).code == 0
 
 
 def test_deployment_in_error_is_restarted_in_place(

@@ -109,7 +109,8 @@ def test_import_then_plan_shows_no_changes(emulator: EmulatorServer, tmp_path: P
     assert records["deployment.sales/qwen-3-8b"] == {
         "compute_pools": ["pool-2", "pool-1"], "max_ttft_ms": 25000, "is_default": True,
         "desired_online": True, "protect": False}
-    assert "model.sales-lora-v1" not in records   # adapters have no compute config to manage
+    # Declared adapters are managed too (no compute config: nothing but their ownership)
+    assert records["model.sales-lora-v1"] == {}
 
     assert run_cli("validate", str(ws)).code == 0
     plan = run_cli("plan", str(ws), "--detailed-exitcode", env=env)
