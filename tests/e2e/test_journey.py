@@ -40,15 +40,15 @@ def test_quickstart_journey(tmp_path: Path) -> None:
     assert edited.code == 2, edited.text
     assert "~ model.qwen-3-8b" in edited.out
     assert "kv_cache_len: 300000 → 340000" in edited.out
-    assert "63.8 → 69.3" in edited.out
+    assert "63.7 → 69.2" in edited.out
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in edited.out
 
     fit = run_cli("fit", str(ws))
     assert fit.code == 0, fit.text
-    assert "69.3 / 71.3 GiB" in fit.out and "█" in fit.out
+    assert "69.2 / 71.3 GiB" in fit.out and "█" in fit.out
 
     config.write_text(config.read_text().replace("kv_cache_len: 340000", "kv_cache_len: 400000"))
     too_big = run_cli("plan", str(ws))
     assert too_big.code == 1
     assert "adaptive-deploy.yaml:" in too_big.err and "error[AD301]" in too_big.err
-    assert "354,512" in too_big.err
+    assert "355,232" in too_big.err

@@ -29,6 +29,8 @@ WANTED = [
     "gpt-oss-120b", "mistral-7b-v0.3", "mistral-small-3.2", "mistral-nemo", "mixtral-8x7b",
     "gemma-2-9b", "gemma-3-27b", "phi-3.5-mini", "phi-4-mini", "deepseek-v2-lite", "deepseek-v3",
     "deepseek-r1", "deepseek-r1-distill-qwen-32b", "deepseek-r1-distill-llama-70b",
+    "gemma-3-4b", "gemma-3-12b", "phi-4", "deepseek-r1-distill-qwen-1.5b", "deepseek-r1-distill-qwen-7b",
+    "deepseek-r1-distill-llama-8b", "qwen3-coder-30b-a3b",
 ]
 
 
@@ -144,3 +146,92 @@ def test_measured_cuda_totals() -> None:
     assert catalog.gpus()["H100-80GB"].cuda_total_bytes == 85_017_493_504
     assert catalog.gpus()["H200-141GB"].cuda_total_bytes == 150_109_880_320
     assert catalog.gpus()["MI300X-192GB"].cuda_total_bytes == 206_141_652_992
+
+
+# -- the entries added for Gemma 3 4B/12B, Phi-4 and the R1 distills -------------------------------
+#
+# Parameter counts a source outside the project publishes for the same checkpoint. keras-hub's
+# Gemma 3 presets (keras-team/keras-hub keras_hub/src/models/gemma3/gemma3_presets.py, the
+# text-only models) count exact parameters with a 262,144-token embedding, where the Hugging
+# Face checkpoints (vocab_size 262,208, tied) carry 64 more rows; the Hugging Face "Model size"
+# figures are the safetensors totals of bf16 copies (mlx-community/phi-4-bf16,
+# mlx-community/DeepSeek-R1-Distill-Qwen-1.5B-bf16), rounded to three digits.
+
+KERAS_GEMMA3_TEXT_PARAMS = {
+    "gemma-3-1b": 999_885_952,
+    "gemma-3-4b": 3_880_099_328,
+    "gemma-3-12b": 11_765_788_416,
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_GEMMA3_TEXT_PARAMS))
+def test_gemma3_parameters_match_keras_hub_presets(name: str) -> None:
+    from adaptive_deploy.rules import memory
+
+    arch = catalog.architectures()[name]
+    extra_rows = arch.vocab_size - 262_144
+    assert memory.param_counts(arch).total == KERAS_GEMMA3_TEXT_PARAMS[name] + extra_rows * arch.hidden_size
+
+
+@pytest.mark.parametrize(
+    ("name", "billions"),
+    [("phi-4", 14.7), ("deepseek-r1-distill-qwen-1.5b", 1.78)],
+)
+def test_parameters_match_the_published_model_size(name: str, billions: float) -> None:
+    from adaptive_deploy.rules import memory
+
+    total = memory.param_counts(catalog.architectures()[name]).total
+    assert round(total / 1e9, 2 if billions < 10 else 1) == billions
+
+
+def test_gemma3_global_layers_follow_the_sliding_window_pattern() -> None:
+    # sliding_window_pattern 6: every sixth layer attends to the whole sequence.
+    for name, layers in [("gemma-3-1b", 26), ("gemma-3-4b", 34), ("gemma-3-12b", 48), ("gemma-3-27b", 62)]:
+        arch = catalog.architectures()[name]
+        assert arch.num_layers == layers
+        assert arch.global_layers == layers // 6, name
+        assert arch.sliding_window is not None
+
+
+@pytest.mark.parametrize(
+    ("key", "arch"),
+    [
+        ("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "deepseek-r1-distill-qwen-1.5b"),
+        ("deepseek-r1-distill-qwen-7b", "qwen2.5-7b"),
+        ("deepseek-r1-distill-llama-8b", "llama-3.1-8b"),
+        ("Qwen/Qwen3-Coder-30B-A3B-Instruct", "qwen3-30b-a3b"),
+        ("google/gemma-3-4b-it", "gemma-3-4b"),
+        ("gemma-3-12b-it", "gemma-3-12b"),
+        ("microsoft/phi-4", "phi-4"),
+    ],
+)
+def test_new_names_resolve(key: str, arch: str) -> None:
+    assert catalog.resolve_architecture_name(key) == arch
+
+
+def test_phi4_and_phi4_mini_are_different_tokenizer_families() -> None:
+    # 100,352 ids (cl100k-based) against 200,064 (o200k-based): a mini is no draft for Phi-4.
+    archs = catalog.architectures()
+    assert archs["phi-4"].family != archs["phi-4-mini"].family
+
+
+# cuda totals copied from device queries that name the card (sources in gpus.yaml).
+DEVICE_QUERY_TOTALS = {
+    "A10-24GB": 23_609_475_072,       # aalanwyr/face2cuda, "21.99 GBytes (23609475072 bytes)"
+    "L4-24GB": 23_570_219_008,        # thamada/nvidia-smi L4 deviceQuery, 22478 MBytes
+    "L40S-48GB": 47_576_711_168,      # alvarobartt/cuda-device-query, 45373 MBytes
+    "H100-NVL-94GB": 99_861_594_112,  # thamada/nvidia-smi H100 NVL deviceQuery, 95235 MBytes
+    "H20-96GB": 97_285 * (1 << 20),   # torch total_memory=97285MB (alipay/PainlessInferenceAcceleration)
+    "GH200-96GB": 97_280 * (1 << 20), # OpenCL "97280 MB VRAM" (mredenti/PowerCapping)
+    "MI300X-192GB": 196_592 * (1 << 20),  # hipDeviceProp "196592: Total Global Memory (MB)"
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEVICE_QUERY_TOTALS))
+def test_cuda_totals_copied_from_device_queries(name: str) -> None:
+    assert catalog.gpus()[name].cuda_total_bytes == DEVICE_QUERY_TOTALS[name]
+
+
+def test_no_gpu_total_is_an_estimate() -> None:
+    for gpu in catalog.gpus().values():
+        assert "estimate" not in gpu.source, gpu.name

@@ -104,9 +104,9 @@ def test_markdown_output() -> None:
     assert code == 0
     assert out.splitlines()[0] == (
         "| deployment | pool (GPU) | tp · KV tokens | GiB per GPU / usable | verdict |")
-    assert "| `support/qwen-3-8b` | `pool-1` H100-80GB | tp 1 · 300,000 | 63.8 / 71.3 | ✅ fits |" \
+    assert "| `support/qwen-3-8b` | `pool-1` H100-80GB | tp 1 · 300,000 | 63.7 / 71.3 | ✅ fits |" \
         in out
-    assert "largest `kv_cache_len` that fits: 354,512" in out
+    assert "largest `kv_cache_len` that fits: 355,232" in out
 
 
 # -- the bar ------------------------------------------------------------------------------------
