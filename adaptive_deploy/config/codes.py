@@ -21,6 +21,10 @@ UNSUPPORTED_YAML = "AD110"
 ENV_REF_NOT_ALLOWED = "AD111"
 ENV_REF_MALFORMED = "AD112"
 ENV_VAR_UNSET = "AD113"
+YAML11_NUMBER = "AD114"
+NUMBER_OUT_OF_RANGE = "AD115"
+NOT_A_FILE = "AD116"
+SYMLINK_OUTSIDE = "AD117"
 LITERAL_API_KEY = "AD120"
 LITERAL_SECRET = "AD121"
 
@@ -51,6 +55,10 @@ CODES: dict[str, str] = {
     ENV_REF_NOT_ALLOWED: "${env:NAME} used outside platform.base_url and job args",
     ENV_REF_MALFORMED: "Malformed ${env:NAME} reference",
     ENV_VAR_UNSET: "Environment variable referenced by ${env:NAME} is not set",
+    YAML11_NUMBER: "YAML 1.1 number that reads differently than written (sexagesimal 83:20:00, octal 010): quote it or write it plainly",
+    NUMBER_OUT_OF_RANGE: "Number no platform field can hold: an integer beyond 64 bits, or an infinite or NaN float",
+    NOT_A_FILE: "A *.yaml / *.yml entry that is not a readable file: dangling symlink, symlink loop, directory, FIFO or device",
+    SYMLINK_OUTSIDE: "A *.yaml / *.yml symlink points outside the workspace directory (a warning naming the target)",
     LITERAL_API_KEY: "platform.api_key_env holds a literal key or an invalid variable name",
     LITERAL_SECRET: "Literal secret: a secret-named key (api_key, token, password, ...) or a DSN in state.dsn_env",
     UNKNOWN_KEY: "Unknown key",

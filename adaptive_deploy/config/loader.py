@@ -18,10 +18,13 @@ stable code (config/codes.py):
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
+import math
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +72,12 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 
 _constructor = yaml.constructor.SafeConstructor()
+
+# YAML 1.1 octal (`010` → 8); `0` alone and `0o`/`0x`/`0b` forms are not matched.
+_OCTAL_RE = re.compile(r"^0[0-7_]+$")
+_INT64 = 2**63
+# Longer numerals are refused before conversion (int() of 4,300+ digits raises ValueError).
+_MAX_NUMBER_CHARS = 40
 
 
 def _short_tag(tag: str) -> str:
@@ -150,30 +159,99 @@ def load_config(directory: str | Path) -> LoadedConfig:
 
 
 def _collect_files(target: Path, diags: list[Diagnostic]) -> list[Path]:
-    if target.is_file():
-        return [target]
-    if not target.exists():
-        diags.append(_err(codes.PATH_NOT_FOUND, f"no such file or directory: {target}", str(target)))
+    """The configuration files of `target` (a directory, or one file), in name order.
+
+    Every `*.yaml` / `*.yml` entry of the directory is either read or reported: a dangling
+    symlink, a symlink loop, a directory, a FIFO or a device with such a name is an error
+    (skipping it would plan the deletion of everything a missing shared file declares).
+    Hidden entries (`.pre-commit-config.yaml`, `.adaptive-deploy/`) belong to other tools and
+    are not part of the workspace.
+    """
+    if not target.is_dir():
+        problem = _not_a_file(target)
+        if problem is None:
+            return [target]
+        if problem == _MISSING:
+            diags.append(_err(codes.PATH_NOT_FOUND, f"no such file or directory: {target}",
+                              str(target)))
+        else:
+            diags.append(_err(codes.NOT_A_FILE, f"{target} {problem}", str(target)))
         return []
     try:
         entries = sorted(os.scandir(target), key=lambda e: e.name)
     except OSError as exc:
         diags.append(_err(codes.PATH_NOT_FOUND, f"cannot read directory: {exc.strerror}", str(target)))
         return []
-    files = [
-        target / e.name
-        for e in entries
-        if e.name.endswith(YAML_SUFFIXES) and e.name != STATE_DIR and e.is_file()
-    ]
-    if not files:
+    files: list[Path] = []
+    hidden: list[str] = []
+    root = target.resolve()
+    for entry in entries:
+        if not entry.name.endswith(YAML_SUFFIXES):
+            continue
+        if entry.name.startswith("."):
+            hidden.append(entry.name)
+            continue
+        path = target / entry.name
+        problem = _not_a_file(path)
+        if problem is not None:
+            diags.append(_err(
+                codes.NOT_A_FILE,
+                f"{entry.name} {problem}; every *.yaml / *.yml entry of the workspace must be a "
+                "readable file (remove or rename it)",
+                str(path), 1, 1,
+            ))
+            continue
+        if entry.is_symlink():
+            resolved = path.resolve()
+            if not resolved.is_relative_to(root):
+                diags.append(Diagnostic(
+                    Severity.WARNING, codes.SYMLINK_OUTSIDE,
+                    f"{entry.name} is a symbolic link to {resolved}, outside the workspace "
+                    "directory; it is merged, so a change there changes this workspace",
+                    str(path), 1, 1, (),
+                ))
+        files.append(path)
+    if not files and not has_errors(diags):
+        note = ""
+        if hidden:
+            note = f" (hidden files are not read: {', '.join(hidden)})"
         diags.append(
             _err(
                 codes.NO_YAML_FILES,
-                f"no configuration found: directory {target} holds no *.yaml or *.yml file",
+                f"no configuration found: directory {target} holds no *.yaml or *.yml file{note}",
                 str(target),
             )
         )
     return files
+
+
+_MISSING = "does not exist"
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a configuration file; None for a regular file (or a
+    symlink to one). Never opens the path, so a FIFO cannot block the load."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop"
+        if path.is_symlink():
+            try:
+                link = os.readlink(path)
+            except OSError:
+                link = "?"
+            return f"is a symbolic link to {link}, which does not exist"
+        if exc.errno == errno.ENOENT:
+            return _MISSING
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO)"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a device or socket)"
+    return None
 
 
 def _load_file(path: Path, diags: list[Diagnostic]) -> tuple[dict[str, Any], SourceMap] | None:
@@ -417,13 +495,59 @@ class _Builder:
         tag = node.tag
         if tag == _STR:
             return node.value
-        if tag in (_INT, _FLOAT, _BOOL, _NULL):
+        if tag in (_INT, _FLOAT):
+            return self.number(node, path)
+        if tag in (_BOOL, _NULL):
             return _constructor.yaml_constructors[tag](_constructor, node)
         if tag == _TIMESTAMP:
             # Dates stay text: the configuration is JSON data (schema, digest, plan files).
             return node.value
         self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {_short_tag(tag)}", node, path)
         return None
+
+    def number(self, node: yaml.ScalarNode, path: YamlPath) -> Any:
+        """An int or float, refusing what YAML 1.1 reads differently than a person does
+        (`83:20:00` is 300000, `010` is 8) and what no field can hold (a 5,000-digit integer
+        would even make Python's int() raise; infinities and NaN are not JSON)."""
+        text = node.value
+        digits = text.lstrip("+-")
+        if ":" in digits:
+            self.fail(
+                codes.YAML11_NUMBER,
+                f"{text} is read by YAML 1.1 as a base-60 number "
+                f"({_constructor.yaml_constructors[node.tag](_constructor, node)}), not as written; "
+                f'quote it ("{text}") if it is text, or write the number in decimal',
+                node, path,
+            )
+            return None
+        if node.tag == _INT and _OCTAL_RE.match(digits):
+            plain = digits.replace("_", "").lstrip("0") or "0"
+            self.fail(
+                codes.YAML11_NUMBER,
+                f"{text} is read by YAML 1.1 as the octal number "
+                f"{_constructor.yaml_constructors[node.tag](_constructor, node)}, not {plain}; "
+                f'write {plain} without the leading zero, or quote it ("{text}") if it is text',
+                node, path,
+            )
+            return None
+        if len(digits) > _MAX_NUMBER_CHARS:
+            self.fail(
+                codes.NUMBER_OUT_OF_RANGE,
+                f"number with {len(digits)} characters is out of range (integers are limited "
+                "to 64 bits)",
+                node, path,
+            )
+            return None
+        value = _constructor.yaml_constructors[node.tag](_constructor, node)
+        if isinstance(value, int) and not -_INT64 <= value < _INT64:
+            self.fail(codes.NUMBER_OUT_OF_RANGE,
+                      f"{text} is out of range: integers are limited to 64 bits", node, path)
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(codes.NUMBER_OUT_OF_RANGE,
+                      f"{text} is not a finite number", node, path)
+            return None
+        return value
 
 
 # --------------------------------------------------------------------------- merge
@@ -628,7 +752,14 @@ def _map_schema_error(err: SchemaError, source: SourceMap) -> Iterator[Diagnosti
     def diag(code: str, message: str, at: YamlPath = path, value: bool = True) -> Diagnostic:
         return source.diagnostic(Severity.ERROR, code, message, at, value=value)
 
-    if inst is None and kind not in ("required", "additionalProperties"):
+    if "propertyNames" in err.schema_path:
+        # A key of projects / models / deployments / jobs / compute_pools: it becomes part of
+        # a resource address (deployment.<project>/<model>), located at the key itself.
+        yield diag(codes.PATTERN_MISMATCH,
+                   f"key {_show(inst, path)} in '{where}' cannot name a resource: keys start "
+                   "with a letter or digit and hold only letters, digits, '.', '_' and '-'",
+                   (*path, inst), value=False)
+    elif inst is None and kind not in ("required", "additionalProperties"):
         yield diag(codes.EXPLICIT_NULL,
                    f"'{where}' is null; leave the key out to leave the field unmanaged")
     elif kind == "additionalProperties":

@@ -8,12 +8,18 @@ schema (see `_no_null`).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# GraphQL `Int` is a signed 32-bit integer: a larger value cannot reach the platform.
+INT32_MAX = 2**31 - 1
+
+# Keys of projects, models, deployments, jobs and compute pools become resource addresses
+# (`deployment.<project>/<model>`): no empty key, no '/', no spaces or control characters.
+Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 
 
 class Strict(BaseModel):
@@ -117,11 +123,15 @@ class ComputePoolSpec(Strict):
 
 
 class ComputeConfig(Strict):
-    tp: int | None = Field(None, gt=0, description="Tensor-parallel degree: GPUs per model replica.")
-    kv_cache_len: int | None = Field(
-        None, gt=0, description="Tokens of KV cache reserved per replica."
+    tp: int | None = Field(
+        None, gt=0, le=INT32_MAX, description="Tensor-parallel degree: GPUs per model replica."
     )
-    max_seq_len: int | None = Field(None, gt=0, description="Maximum sequence length in tokens.")
+    kv_cache_len: int | None = Field(
+        None, gt=0, le=INT32_MAX, description="Tokens of KV cache reserved per replica."
+    )
+    max_seq_len: int | None = Field(
+        None, gt=0, le=INT32_MAX, description="Maximum sequence length in tokens."
+    )
 
 
 class InlineArchitecture(Strict):
@@ -184,7 +194,7 @@ class Placement(Strict):
         min_length=1, description="Compute pools serving the deployment; compared as a set."
     )
     max_ttft_ms: int | None = Field(
-        None, gt=0, description="Maximum time to first token in milliseconds."
+        None, gt=0, le=INT32_MAX, description="Maximum time to first token in milliseconds."
     )
 
 
@@ -213,7 +223,7 @@ class ProjectSpec(Strict):
         description="Take over this project when it already exists on the platform but not in "
         "this workspace's state (otherwise plan refuses and names the import command).",
     )
-    deployments: dict[str, DeploymentSpec] = Field(
+    deployments: dict[Key, DeploymentSpec] = Field(
         default_factory=dict, description="Models bound to the project, by model key."
     )
 
@@ -221,7 +231,7 @@ class ProjectSpec(Strict):
 class JobSpec(Strict):
     recipe: str = Field(description="Recipe key, e.g. specdec_alignment.")
     project: str = Field(description="Project the job runs in.")
-    num_gpus: int | None = Field(None, gt=0, description="GPUs for the job.")
+    num_gpus: int | None = Field(None, gt=0, le=INT32_MAX, description="GPUs for the job.")
     compute_pool: str | None = Field(None, description="Compute pool to run the job on.")
     args: dict[str, Any] = Field(
         default_factory=dict,
@@ -254,15 +264,15 @@ class Workspace(Strict):
         description="Control-plane connection; omit for the embedded local platform.",
     )
     state: StateConfig = Field(default_factory=StateConfig, description="State backend.")
-    compute_pools: dict[str, ComputePoolSpec] = Field(
+    compute_pools: dict[Key, ComputePoolSpec] = Field(
         default_factory=dict,
         description="Expected compute pools; used offline and checked against live.",
     )
-    models: dict[str, ModelSpec] = Field(
+    models: dict[Key, ModelSpec] = Field(
         default_factory=dict, description="Registry models and adapters, by platform model key."
     )
-    projects: dict[str, ProjectSpec] = Field(default_factory=dict, description="Projects by key.")
-    jobs: dict[str, JobSpec] = Field(default_factory=dict, description="One-shot jobs by name.")
+    projects: dict[Key, ProjectSpec] = Field(default_factory=dict, description="Projects by key.")
+    jobs: dict[Key, JobSpec] = Field(default_factory=dict, description="One-shot jobs by name.")
     rules: RulesConfig = Field(default_factory=RulesConfig, description="Rule overrides.")
     # Where files the configuration names (a config.json architecture) are read from: set by
     # the loader (the workspace directory) or by `diff --base` (the git ref). Not config.

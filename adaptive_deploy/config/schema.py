@@ -89,6 +89,14 @@ def _tidy(node: Any, top: bool = False, definition: str | None = None) -> Any:
             out[key] = _tidy(value)
     if out.get("type") == "object" and "properties" in out:
         out.setdefault("additionalProperties", False)
+    patterns = out.get("patternProperties")
+    if isinstance(patterns, dict) and len(patterns) == 1 and "additionalProperties" not in out:
+        # A map whose keys must match a pattern: pydantic lets other keys through unchecked
+        # (`patternProperties` alone); every key must match and every value follows the schema.
+        ((pattern, value_schema),) = patterns.items()
+        del out["patternProperties"]
+        out["propertyNames"] = {"pattern": pattern}
+        out["additionalProperties"] = value_schema
     return out
 
 
