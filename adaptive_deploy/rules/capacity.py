@@ -14,8 +14,11 @@ from adaptive_deploy.rules.context import RuleContext
 
 
 def packs(sizes: list[int], bins: int, capacity: int) -> bool:
-    """Whether `sizes` pack into `bins` bins of `capacity` (first-fit decreasing)."""
-    free = [capacity] * bins
+    """Whether `sizes` pack into `bins` bins of `capacity` (first-fit decreasing).
+
+    n items never use more than n bins, so only min(bins, n) are modelled: the work and memory
+    follow the number of models, never the pool's replica count (`replicas: 1000000000`)."""
+    free = [capacity] * min(bins, len(sizes))
     for size in sorted(sizes, reverse=True):
         for i, room in enumerate(free):
             if room >= size:
