@@ -8,6 +8,10 @@ Routes:
     GET  /_emulator/faults     current fault settings (admin key)
     POST /_emulator/faults     JSON object of `FaultConfig` fields, merged into the current ones
 
+Limits (any key may send a query): a body nested deeper than 64 levels or not a JSON object is
+a 400, one over 10 MB a 413; a query over 100 KB, 10,000 tokens, 12 levels, 1,000 fields or 20
+root fields gets a GraphQL error (QUERY_TOO_LARGE / QUERY_TOO_COMPLEX) and is never executed.
+
 Auth: with `api_keys` (key → role), a missing or unknown key gets HTTP 401 with a JSON body;
 only the `admin` role may run mutations (others get a GraphQL error with extensions.code
 FORBIDDEN). With `api_keys=None` auth is off and every caller is admin (the embedded platform).
@@ -26,6 +30,7 @@ import json
 import os
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from functools import lru_cache
 from importlib import resources
@@ -34,11 +39,16 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLScalarType,
     GraphQLSchema,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
+    SelectionSetNode,
     build_schema,
     execute_sync,
     parse,
@@ -56,6 +66,24 @@ Send = Callable[[Message], Awaitable[None]]
 ROLES = ("admin", "read-only", "inference", "annotator")
 RECORD_ENV = "ADAPTIVE_DEPLOY_RECORD_REQUESTS"
 _MAX_BODY = 10 * 1024 * 1024
+
+# What one request may ask of the emulator. Any key can send a query, a read-only one
+# included, so parsing, validating and executing it must stay bounded. The documents real
+# clients send (the official SDK's, this tool's ReadLive) are a few KB, under 1,000 tokens,
+# 7 levels deep, with a few root fields and well under 200 fields.
+MAX_QUERY_BYTES = 100_000
+MAX_QUERY_TOKENS = 10_000
+MAX_QUERY_DEPTH = 12
+MAX_QUERY_FIELDS = 1_000         # selected fields, fragments expanded
+MAX_ROOT_FIELDS = 20             # aliases count: each root field is a full read
+MAX_JSON_DEPTH = 64              # nesting of the request body (variables)
+# The parsed-document cache is bounded by the size of the queries it holds, not only their
+# number (512 distinct large queries once grew it to 6.8 GB): a parsed and validated document
+# takes about 130 times its text, so 256 KB of text is ~35 MB. Larger documents are parsed for
+# each request and never kept.
+_CACHE_MAX_ENTRIES = 256
+_CACHE_MAX_BYTES = 256 * 1024
+_CACHE_MAX_QUERY_BYTES = 8 * 1024
 
 
 class DroppedResponse(ConnectionResetError):
@@ -176,8 +204,90 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
         out["message"] = f"Internal error: {type(original).__name__}"
         out["extensions"] = {"code": "INTERNAL_SERVER_ERROR"}
     else:
-        out["extensions"] = {"code": "GRAPHQL_VALIDATION_FAILED"}
+        code = (error.extensions or {}).get("code") or "GRAPHQL_VALIDATION_FAILED"
+        out["extensions"] = {"code": code}
     return out
+
+
+def _limit_error(message: str, code: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code})
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests deeper than `limit` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def query_complexity_problem(document: DocumentNode) -> str | None:
+    """Why `document` asks too much (depth, fields, root fields), or None.
+
+    Fragments are expanded with memoised costs, so a chain of fragments that each spread the
+    next one twice is counted, not expanded; a fragment cycle counts as empty (validation
+    reports it)."""
+    fragments = {d.name.value: d for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    memo: dict[str, tuple[int, int]] = {}
+    visiting: set[str] = set()
+    limit = MAX_QUERY_FIELDS + 1
+
+    def cost(selection_set: SelectionSetNode | None) -> tuple[int, int]:
+        """(fields, depth) of a selection set, capped just above the limits."""
+        if selection_set is None:
+            return 0, 0
+        fields = depth = 0
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                sub_fields, sub_depth = cost(sel.selection_set)
+                fields += 1 + sub_fields
+                depth = max(depth, 1 + sub_depth)
+            elif isinstance(sel, InlineFragmentNode):
+                sub_fields, sub_depth = cost(sel.selection_set)
+                fields += sub_fields
+                depth = max(depth, sub_depth)
+            elif isinstance(sel, FragmentSpreadNode):
+                name = sel.name.value
+                if name not in memo:
+                    fragment = fragments.get(name)
+                    if fragment is None or name in visiting:
+                        continue
+                    visiting.add(name)
+                    memo[name] = cost(fragment.selection_set)
+                    visiting.discard(name)
+                sub_fields, sub_depth = memo[name]
+                fields += sub_fields
+                depth = max(depth, sub_depth)
+            fields = min(fields, limit)
+            if depth > MAX_QUERY_DEPTH:
+                return fields, depth
+        return fields, depth
+
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        roots = len(definition.selection_set.selections)
+        if roots > MAX_ROOT_FIELDS:
+            return f"Query too complex: {roots} root fields; the limit is {MAX_ROOT_FIELDS}"
+        try:
+            fields, depth = cost(definition.selection_set)
+        except RecursionError:
+            return "Query too complex: nested too deeply"
+        if depth > MAX_QUERY_DEPTH:
+            return f"Query too complex: nested deeper than {MAX_QUERY_DEPTH} levels"
+        if fields > MAX_QUERY_FIELDS:
+            return f"Query too complex: more than {MAX_QUERY_FIELDS} fields selected"
+    return None
 
 
 class EmulatorApp:
@@ -193,7 +303,8 @@ class EmulatorApp:
         self.faults = faults
         self.schema = load_schema()
         self.root = _root(emulator)
-        self._documents: dict[str, tuple[DocumentNode, list[GraphQLError]]] = {}
+        self._documents: OrderedDict[str, tuple[DocumentNode, list[GraphQLError]]] = OrderedDict()
+        self._documents_bytes = 0
 
     # ------------------------------------------------------------------ ASGI entry
 
@@ -276,17 +387,32 @@ class EmulatorApp:
         )
 
     def _document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
+        """The parsed and validated document, from a bounded LRU cache; limits enforced."""
         cached = self._documents.get(query)
         if cached is not None:
+            self._documents.move_to_end(query)
             return cached
+        size = len(query.encode("utf-8", "surrogatepass"))
+        if size > MAX_QUERY_BYTES:
+            return None, [_limit_error(
+                f"Query too large: {size} bytes; the limit is {MAX_QUERY_BYTES}", "QUERY_TOO_LARGE")]
         try:
-            document = parse(query)
+            document = parse(query, max_tokens=MAX_QUERY_TOKENS)
         except GraphQLError as exc:
             return None, [exc]
+        except RecursionError:
+            return None, [_limit_error("Query nested too deeply", "QUERY_TOO_COMPLEX")]
+        problem = query_complexity_problem(document)
+        if problem is not None:
+            return None, [_limit_error(problem, "QUERY_TOO_COMPLEX")]
         errors = validate(self.schema, document)
-        if len(self._documents) > 512:
-            self._documents.clear()
-        self._documents[query] = (document, errors)
+        if size <= _CACHE_MAX_QUERY_BYTES:
+            self._documents[query] = (document, errors)
+            self._documents_bytes += size
+            while (len(self._documents) > _CACHE_MAX_ENTRIES
+                   or self._documents_bytes > _CACHE_MAX_BYTES):
+                old, _ = self._documents.popitem(last=False)
+                self._documents_bytes -= len(old.encode("utf-8", "surrogatepass"))
         return document, errors
 
     @staticmethod
@@ -305,17 +431,36 @@ class EmulatorApp:
             self.faults.count("unauthorized")
             await self._unauthorized(send)
             return
+        if body is None:
+            self.faults.count("bad_request")
+            await self._json(send, 413, {"errors": [
+                {"message": f"Request body larger than {_MAX_BODY} bytes",
+                 "extensions": {"code": "BAD_REQUEST"}}]})
+            return
         try:
-            request = json.loads(body or b"")
+            try:
+                request = json.loads(body)
+            except RecursionError:
+                raise ValueError("JSON nested too deeply") from None
+            if not isinstance(request, dict):
+                raise TypeError("the body must be a JSON object")
             query = request["query"]
             if not isinstance(query, str):
                 raise TypeError("query must be a string")
             variables = request.get("variables") or {}
+            if not isinstance(variables, dict):
+                raise TypeError("variables must be a JSON object")
+            if _too_deep(variables, MAX_JSON_DEPTH):
+                raise ValueError(f"variables nested deeper than {MAX_JSON_DEPTH} levels")
             operation_name = request.get("operationName")
+            if operation_name is not None and not isinstance(operation_name, str):
+                raise TypeError("operationName must be a string")
         except (ValueError, KeyError, TypeError) as exc:
             self.faults.count("bad_request")
+            detail = str(exc)
+            detail = detail if len(detail) <= 200 else detail[:200] + "..."
             await self._json(send, 400, {"errors": [
-                {"message": f"Bad request: expected a JSON body with a query string ({exc})",
+                {"message": f"Bad request: expected a JSON body with a query string ({detail})",
                  "extensions": {"code": "BAD_REQUEST"}}]})
             return
         if self.record_requests is not None:
