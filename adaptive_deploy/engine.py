@@ -307,6 +307,8 @@ async def apply_changes(
         id=uuid.uuid4().hex, started_at=time.time(), finished_at=None, who=_who(),
         operation=operation, plan_digest=plan_digest, result="running",
     )
+    # Holding the lock, an entry still running belongs to a run that was killed.
+    session.store.close_unfinished("interrupted")
     record_platform(session)
     session.store.append_history(entry)
     result = None
@@ -321,11 +323,19 @@ async def apply_changes(
             )
         return result
     finally:
-        if result is None:
-            session.store.finish_history(entry.id, "failed", {})
-        else:
-            status = "partial" if result.failed else "success"
-            session.store.finish_history(entry.id, status, result.summary())
+        from adaptive_deploy.errors import LockLost
+
+        try:
+            if result is None:
+                session.store.finish_history(entry.id, "failed", {})
+            else:
+                status = "partial" if result.failed else "success"
+                session.store.finish_history(entry.id, status, result.summary())
+        except LockLost:
+            # The lock's new holder closes this entry as interrupted; the error that stopped
+            # the apply (raised from the try block) is the one to report.
+            if result is not None:
+                raise
 
 
 def refresh_state(session: Session, live: LiveState) -> ApplyResult:

@@ -8,7 +8,9 @@
     │   ├── EntityNotFound     "EntityNotFound: ..." from the platform
     │   └── PlatformUnavailable  retries exhausted, connection refused, timeouts
     ├── StateError             the state backend failed or is inconsistent
+    │   ├── StateDamaged       the state is damaged or missing while traces show it existed
     │   ├── LockHeld           another process holds the workspace lock
+    │   ├── LockLost           this process's lock was taken over or released while it ran
     │   └── PlatformMismatch   the state belongs to another platform than the configured one
     ├── StalePlanError         a saved plan no longer matches live state or config
     ├── PlanFormatError        a saved plan of an unknown format version
@@ -62,6 +64,18 @@ class PlatformUnavailable(PlatformError):
 
 class StateError(AdaptiveDeployError):
     """The state backend failed or holds inconsistent data."""
+
+
+class StateDamaged(StateError):
+    """The state cannot be read as it was written (empty or foreign file, dropped table,
+    renamed column, deleted workspace record while history remains). The message gives the
+    recovery path; a new state is never started over such traces silently."""
+
+
+class LockLost(StateError):
+    """The workspace lock this process held was released (`state unlock`) or, its lease
+    expired, taken over by another process. Raised by the next state commit (nothing is
+    written) or before the next platform call; the operation must stop."""
 
 
 class LockHeld(StateError):

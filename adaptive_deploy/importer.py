@@ -564,6 +564,7 @@ def _adopt_and_write(
             entry = HistoryEntry(id=uuid.uuid4().hex, started_at=time.time(), finished_at=None,
                                  who=_who(), operation="import", plan_digest=None,
                                  result="running")
+            store.close_unfinished()   # entries of killed runs: we hold the lock now
             store.append_history(entry)
             for address in imported_addresses(build, desired):
                 now = observed.get(address)

@@ -27,7 +27,7 @@ from typing import Any
 from adaptive_deploy.addresses import Address, ResourceType
 from adaptive_deploy.apply.hooks import Hooks
 from adaptive_deploy.client.protocol import Platform
-from adaptive_deploy.errors import AuthError
+from adaptive_deploy.errors import AuthError, LockLost
 from adaptive_deploy.live import LiveDeployment, LiveJob, LiveProject, LiveState
 from adaptive_deploy.state.base import PENDING_CREATE, ResourceRecord, StateStore
 
@@ -124,6 +124,7 @@ async def execute(
             done[address].set_result(False)
             return
         async with semaphore:
+            store.check_lock()   # a lock lost meanwhile: no further platform call
             if result.stopped_by is not None:
                 reason = "not attempted: the platform refused the key"
                 hooks.skipped(address, action, reason)
@@ -134,6 +135,8 @@ async def execute(
             started = time.monotonic()
             try:
                 await _apply_change(change, platform, store, hooks, live, options)
+            except LockLost:
+                raise
             except Exception as exc:
                 if isinstance(exc, AuthError) and result.stopped_by is None:
                     # Let the platform decide who may apply: its refusal ends the apply.
@@ -150,8 +153,15 @@ async def execute(
                                                  replaced=bool(change.get("replace"))))
             done[address].set_result(True)
 
+    tasks = [asyncio.ensure_future(run_one(c)) for c in todo]
     try:
-        await asyncio.gather(*(run_one(c) for c in todo))
+        await asyncio.gather(*tasks)
+    except LockLost:
+        # Another process holds the workspace now: stop everything at once.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     finally:
         hooks.finish()
     return result

@@ -74,6 +74,13 @@ class StateConfig(Strict):
     path: str | None = Field(
         None, description="local backend: path of the SQLite file, relative to the workspace."
     )
+    lock_lease_s: float = Field(
+        30.0, ge=2, le=3600,
+        description="postgres backend: seconds a lock holder's lease lasts unless renewed (it "
+        "renews every third of it while it runs). Another process takes a lock over only once "
+        "its lease expired, or at once when its holder was a process of the same machine that "
+        "is gone.",
+    )
 
 
 class PoolMemory(Strict):

@@ -38,6 +38,7 @@ __all__ = [
     "ResourceRecord",
     "StateSnapshot",
     "StateStore",
+    "init_state",
     "local_state_path",
     "open_state",
 ]
@@ -72,6 +73,21 @@ def _prepare_dir(directory: Path) -> None:
             raise StateError(f"cannot write {directory / '.gitignore'}: {exc}") from None
 
 
+def _postgres_dsn(cfg: StateConfig, env: Mapping[str, str]) -> str:
+    if not cfg.dsn_env:
+        raise StateError(
+            "state.backend is postgres but state.dsn_env is not set: set it to the NAME of "
+            "the environment variable that holds the PostgreSQL DSN"
+        )
+    dsn = env.get(cfg.dsn_env)
+    if not dsn:
+        raise StateError(
+            f"the postgres state backend reads its DSN from the environment variable "
+            f"{cfg.dsn_env}, which is not set"
+        )
+    return dsn
+
+
 def open_state(
     cfg: StateConfig,
     workspace: str,
@@ -84,25 +100,47 @@ def open_state(
     variable named by `cfg.dsn_env` (the DSN itself is never shown: it may hold a password).
     """
     if cfg.backend == "local":
+        from adaptive_deploy.state._common import Lease
         from adaptive_deploy.state.sqlite import SqliteLocker, SqliteStateStore
 
         path = local_state_path(cfg, workspace_dir)
         _prepare_dir(path.parent)
-        return SqliteStateStore(path, workspace), SqliteLocker(path, workspace)
+        lease = Lease(workspace)
+        return SqliteStateStore(path, workspace, lease), SqliteLocker(path, workspace, lease)
     if cfg.backend == "postgres":
-        if not cfg.dsn_env:
-            raise StateError(
-                "state.backend is postgres but state.dsn_env is not set: set it to the NAME of "
-                "the environment variable that holds the PostgreSQL DSN"
-            )
-        dsn = env.get(cfg.dsn_env)
-        if not dsn:
-            raise StateError(
-                f"the postgres state backend reads its DSN from the environment variable "
-                f"{cfg.dsn_env}, which is not set"
-            )
+        dsn = _postgres_dsn(cfg, env)
+        assert cfg.dsn_env is not None
+        from adaptive_deploy.state._common import Lease
         from adaptive_deploy.state.postgres import PostgresLocker, PostgresStateStore
 
-        store = PostgresStateStore(dsn, workspace, dsn_env=cfg.dsn_env)
-        return store, PostgresLocker(dsn, workspace, dsn_env=cfg.dsn_env)
+        lease = Lease(workspace, duration_s=cfg.lock_lease_s)
+        store = PostgresStateStore(dsn, workspace, dsn_env=cfg.dsn_env, lease=lease)
+        return store, PostgresLocker(dsn, workspace, dsn_env=cfg.dsn_env, lease=lease)
+    raise StateError(f"unknown state backend {cfg.backend!r} (expected local or postgres)")
+
+
+def init_state(
+    cfg: StateConfig,
+    workspace: str,
+    workspace_dir: Path,
+    env: Mapping[str, str] = os.environ,
+    *,
+    force: bool = False,
+) -> str:
+    """`state init`: create the state of `workspace` where there is none. A state that traces
+    show existed but is damaged (see errors.StateDamaged) is refused unless `force`: local
+    moves the damaged file aside, postgres recreates missing tables and starts a new lineage
+    (history kept). Returns a sentence saying what was done."""
+    if cfg.backend == "local":
+        from adaptive_deploy.state.sqlite import init_database
+
+        path = local_state_path(cfg, workspace_dir)
+        _prepare_dir(path.parent)
+        return init_database(path, workspace, force)
+    if cfg.backend == "postgres":
+        from adaptive_deploy.state.postgres import init_state as init_postgres
+
+        dsn = _postgres_dsn(cfg, env)
+        assert cfg.dsn_env is not None
+        return init_postgres(dsn, workspace, dsn_env=cfg.dsn_env, force=force)
     raise StateError(f"unknown state backend {cfg.backend!r} (expected local or postgres)")

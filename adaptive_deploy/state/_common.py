@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from adaptive_deploy.addresses import Address
-from adaptive_deploy.errors import LockHeld, StateError
+from adaptive_deploy.errors import LockHeld, LockLost, StateDamaged, StateError
 from adaptive_deploy.state.base import (
     PENDING_VALUES,
     Claim,
@@ -33,6 +33,58 @@ class Row(Protocol):
 
 # How often a waiting acquire() looks at the lock again.
 POLL_INTERVAL_S = 0.1
+# The tables holding a workspace's state; any of them missing means the state was damaged.
+CORE_TABLES = ("workspaces", "resources", "history", "locks")
+
+
+@dataclass
+class Lease:
+    """The lock this process holds on one workspace, shared by a backend's store and locker:
+    the locker sets it on acquire and clears it on release; every state commit checks, in its
+    own transaction, that the lock row is still this one."""
+
+    workspace: str
+    duration_s: float = 30.0            # postgres: a lease not renewed for this long expires
+    lock_id: str | None = None
+    lost: str | None = None             # why, once lost
+
+    def hold(self, lock_id: str) -> None:
+        self.lock_id, self.lost = lock_id, None
+
+    def drop(self, lock_id: str) -> None:
+        if self.lock_id == lock_id:
+            self.lock_id, self.lost = None, None
+
+    def check(self) -> None:
+        if self.lost is not None:
+            raise lock_lost(self.workspace, self.lost)
+
+    def verify(self, row_id: str | None) -> None:
+        """Inside a commit transaction: the current lock row's id must still be ours."""
+        if self.lock_id is None:
+            return
+        if row_id != self.lock_id:
+            self.lost = (
+                "it was released (state unlock)" if row_id is None
+                else f"lock {row_id} of another process replaced it"
+            )
+        self.check()
+
+
+def lock_lost(workspace: str, why: str) -> LockLost:
+    return LockLost(
+        f"lost the lock on workspace '{workspace}': {why}. Stopped without writing; what was "
+        "applied before is recorded in state — run plan to see what is left."
+    )
+
+
+def damaged(where: str, what: str, recovery: str) -> StateDamaged:
+    """The refusal to start a new state over the traces of an old one."""
+    return StateDamaged(
+        f"the state {where} is damaged: {what}. adaptive-deploy will not start a new state "
+        "over it (protect flags and history would be lost, and live objects adopted). "
+        f"{recovery}"
+    )
 
 
 def canonical_json(value: Any, what: str) -> str:
@@ -98,18 +150,33 @@ def record_to_row(record: ResourceRecord) -> ResourceRow:
     )
 
 
+def _number(value: Any, what: str) -> float:
+    """A stored time; SQLite keeps whatever bytes were written, so check the type."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise StateError(f"state is corrupt: {what} is not a number")
+    return float(value)
+
+
+def _text(value: Any, what: str, nullable: bool = False) -> Any:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise StateError(f"state is corrupt: {what} is not text")
+    return value
+
+
 def row_to_record(row: Row) -> ResourceRecord:
-    """Decode a stored resource row."""
-    address = str(row["address"])
+    """Decode a stored resource row; a value of the wrong type is a StateError."""
+    address = _text(row["address"], "a resource address")
     return ResourceRecord(
         address=address,
-        type=str(row["type"]),
+        type=_text(row["type"], f"{address} type"),
         applied=load_object(row["applied"], f"{address} applied value"),
         observed=load_object(row["observed"], f"{address} observed value"),
-        fingerprint=str(row["fingerprint"]),
-        platform_id=row["platform_id"],
-        updated_at=float(row["updated_at"]),
-        pending=row["pending"],
+        fingerprint=_text(row["fingerprint"], f"{address} fingerprint"),
+        platform_id=_text(row["platform_id"], f"{address} platform id", nullable=True),
+        updated_at=_number(row["updated_at"], f"{address} updated_at"),
+        pending=_text(row["pending"], f"{address} pending", nullable=True),
     )
 
 
@@ -135,30 +202,56 @@ def claims_from_rows(rows: Iterable[Row]) -> list[Claim]:
 
 
 def row_to_history(row: Row) -> HistoryEntry:
-    """Decode a stored history row."""
+    """Decode a stored history row; a value of the wrong type is a StateError."""
+    entry_id = _text(row["id"], "a history id")
+    what = f"history {entry_id}"
     return HistoryEntry(
-        id=str(row["id"]),
-        started_at=float(row["started_at"]),
-        finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
-        who=str(row["who"]),
-        operation=str(row["operation"]),
-        plan_digest=row["plan_digest"],
-        result=str(row["result"]),
-        summary=load_object(row["summary"], f"history {row['id']} summary"),
+        id=entry_id,
+        started_at=_number(row["started_at"], f"{what} started_at"),
+        finished_at=None if row["finished_at"] is None
+        else _number(row["finished_at"], f"{what} finished_at"),
+        who=_text(row["who"], f"{what} who"),
+        operation=_text(row["operation"], f"{what} operation"),
+        plan_digest=_text(row["plan_digest"], f"{what} plan digest", nullable=True),
+        result=_text(row["result"], f"{what} result"),
+        summary=load_object(row["summary"], f"{what} summary"),
     )
 
 
 def row_to_lock(workspace: str, row: Row) -> LockInfo:
-    """Decode a stored lock row."""
+    """Decode a stored lock row; a value of the wrong type is a StateError."""
+    pid = row["pid"]
+    if isinstance(pid, bool) or not isinstance(pid, int):
+        raise StateError("state is corrupt: the lock's pid is not a number")
+    keys = row.keys() if hasattr(row, "keys") else ()
+    expires = row["expires_at"] if "expires_at" in keys else None
     return LockInfo(
-        id=str(row["id"]),
+        id=_text(row["id"], "the lock id"),
         workspace=workspace,
-        owner=str(row["owner"]),
-        host=str(row["host"]),
-        pid=int(row["pid"]),
-        operation=str(row["operation"]),
-        created_at=float(row["created_at"]),
+        owner=_text(row["owner"], "the lock owner"),
+        host=_text(row["host"], "the lock host"),
+        pid=pid,
+        operation=_text(row["operation"], "the lock operation"),
+        created_at=_number(row["created_at"], "the lock's created_at"),
+        expires_at=None if expires is None else _number(expires, "the lock's expires_at"),
     )
+
+
+def machine_id() -> str:
+    """Identifies this machine and pid namespace, so a recorded pid can be checked here only
+    when it is ours to check: two containers may share a host name, never a boot id and pid
+    namespace."""
+    parts = []
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            parts.append(f.read().strip())
+    except OSError:
+        parts.append(socket.gethostname())
+    try:
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        parts.append("-")
+    return ":".join(parts)
 
 
 def new_lock(workspace: str, operation: str) -> LockInfo:
@@ -199,6 +292,17 @@ def lock_mismatch(workspace: str, wanted: str, current: LockInfo | None) -> Stat
         f"Lock id {wanted} does not match the lock on workspace '{workspace}': the current "
         f"lock is {current.id} ({current.describe()})."
     )
+
+
+def meta_values(row: Row) -> tuple[str, int, int]:
+    """(lineage, serial, writes) of a workspace row; a value of the wrong type is a
+    StateError."""
+    lineage = _text(row["lineage"], "the workspace lineage")
+    serial, writes = row["serial"], row["writes"]
+    for name, value in (("serial", serial), ("writes", writes)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise StateError(f"state is corrupt: the workspace {name} is not a number")
+    return lineage, serial, writes
 
 
 def check_meta(workspace: str, lineage: str, serial: int, writes: int,
@@ -244,12 +348,16 @@ def check_resources(rows: Iterable[Row], serial: int) -> list[str]:
             problems.append(f"resource {address}: fingerprint is not text")
         if row["pending"] is not None and row["pending"] not in PENDING_VALUES:
             problems.append(f"resource {address}: unknown pending {row['pending']!r}")
-        if int(row["serial"]) > serial:
+        written = row["serial"]
+        if not isinstance(written, int) or isinstance(written, bool):
+            problems.append(f"resource {address}: serial is not a number")
+        elif written > serial:
             problems.append(
-                f"resource {address}: written at serial {row['serial']}, after the workspace "
+                f"resource {address}: written at serial {written}, after the workspace "
                 f"serial {serial}"
             )
-        if not math.isfinite(float(row["updated_at"])):
+        updated = row["updated_at"]
+        if not isinstance(updated, int | float) or not math.isfinite(float(updated)):
             problems.append(f"resource {address}: updated_at is not a time")
     return problems
 
@@ -262,7 +370,11 @@ def check_history(rows: Iterable[Row]) -> list[str]:
             load_object(row["summary"], f"history {row['id']} summary")
         except StateError as exc:
             problems.append(str(exc))
-        finished = row["finished_at"]
-        if finished is not None and float(finished) < float(row["started_at"]):
+        finished, started = row["finished_at"], row["started_at"]
+        if not isinstance(started, int | float) or not (
+            finished is None or isinstance(finished, int | float)
+        ):
+            problems.append(f"history {row['id']}: a time is not a number")
+        elif finished is not None and float(finished) < float(started):
             problems.append(f"history {row['id']}: finished before it started")
     return problems

@@ -64,16 +64,23 @@ class LockInfo:
     # Set on a lock returned by acquire() when it replaced the stale lock of a dead process,
     # so the caller can say so.
     replaced: LockInfo | None = None
+    # postgres: when the holder's lease ends unless renewed (epoch seconds, server clock).
+    expires_at: float | None = None
 
     @property
     def age_s(self) -> float:
         return max(0.0, time.time() - self.created_at)
 
     def describe(self) -> str:
-        return (
+        text = (
             f"lock {self.id} held by {self.owner}@{self.host} (pid {self.pid}) "
             f"for {self.operation}, {self.age_s:.0f}s old"
         )
+        if self.expires_at is not None:
+            left = self.expires_at - time.time()
+            text += (f", lease renewed until {left:.0f}s from now" if left > 0
+                     else ", lease expired")
+        return text
 
 
 @dataclass
@@ -84,7 +91,7 @@ class HistoryEntry:
     who: str
     operation: str
     plan_digest: str | None
-    result: str                          # success | partial | failed
+    result: str                          # running | success | partial | failed | interrupted
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -118,6 +125,17 @@ class StateStore(Protocol):
     def finish_history(self, entry_id: str, result: str, summary: dict[str, Any]) -> None: ...
 
     def history(self, limit: int = 50) -> list[HistoryEntry]: ...
+
+    def close_unfinished(self, result: str = "interrupted") -> list[str]:
+        """Finish every unfinished history entry with `result`; return their ids. Called by
+        the next holder of the lock: an entry still running then belongs to a killed run."""
+        ...
+
+    def check_lock(self) -> None:
+        """Raise errors.LockLost when the lock this process took through the paired Locker
+        was lost (released by `state unlock`, or taken over after its lease expired); no-op
+        when no lock is held. Every commit also checks, inside its transaction."""
+        ...
 
     def integrity_check(self) -> list[str]:
         """Problems found (empty when sound): database integrity and record consistency."""

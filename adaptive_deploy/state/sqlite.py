@@ -4,11 +4,21 @@ Durability: WAL journal with `synchronous=FULL`, and every write is one transact
 SIGKILL at any point leaves the last committed state. Locking: a row in the `locks` table,
 taken inside `BEGIN IMMEDIATE` so two processes cannot both see the table empty. A lock whose
 holder ran on this host and has died (or whose pid was reused) is stale and is taken over.
+Every commit checks, in its transaction, that the lock row is still the holder's own (it may
+have been released by `state unlock` and taken by another process).
+
+Damage is refused, never papered over: a new state file is created only where none exists
+(built aside and linked into place, so a half-created file cannot be mistaken for one), and
+an existing file that is empty, not SQLite, lacks a table or a column, or lost this
+workspace's record while its history remains is a StateDamaged error naming the recovery
+(`state init --force` moves the file aside and starts an empty state).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import socket
 import sqlite3
 import threading
@@ -19,7 +29,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from adaptive_deploy.errors import StateError
+from adaptive_deploy.errors import StateDamaged, StateError
 from adaptive_deploy.state import _common
 from adaptive_deploy.state.base import (
     Claim,
@@ -94,8 +104,9 @@ _SCHEMA = [
 ]
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open the state database with the durability settings every connection needs."""
+def connect(path: Path, configure: bool = True) -> sqlite3.Connection:
+    """Open the state database with the durability settings every connection needs (without
+    them when only looking: switching to WAL writes to the file)."""
     try:
         conn = sqlite3.connect(
             str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
@@ -103,10 +114,16 @@ def connect(path: Path) -> sqlite3.Connection:
         )
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: a commit is on disk before it returns, so a recorded apply step is never lost.
-        conn.execute("PRAGMA synchronous = FULL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if configure:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a commit is on disk before it returns, so a recorded apply step is never
+            # lost.
+            conn.execute("PRAGMA synchronous = FULL")
+    except sqlite3.OperationalError as exc:   # permissions, locking, a missing folder
+        raise StateError(f"cannot open state database {path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:      # "file is not a database", "malformed"
+        raise _damaged(path, f"it is not a readable SQLite database ({exc})") from None
     except sqlite3.Error as exc:
         raise StateError(f"cannot open state database {path}: {exc}") from None
     if version > SCHEMA_VERSION:
@@ -144,47 +161,232 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-def _ensure_workspace(conn: sqlite3.Connection, path: Path, workspace: str) -> None:
-    """Create the schema and this workspace's lineage row (once: lineage never changes)."""
+def _recovery(path: Path) -> str:
+    return (
+        f"Restore {path} from a backup, or run `adaptive-deploy state init DIR --force` to move "
+        f"it aside (kept as {path.name}.damaged-<time>) and start an empty state, then "
+        "`adaptive-deploy import DIR` to adopt what is live."
+    )
+
+
+def _damaged(path: Path, what: str) -> StateDamaged:
+    return _common.damaged(f"database {path}", what, _recovery(path))
+
+
+@functools.cache
+def _expected_columns() -> dict[str, set[str]]:
+    """Columns of every core table, read from the schema itself (an in-memory copy)."""
+    mem = sqlite3.connect(":memory:")
+    try:
+        for statement in _SCHEMA:
+            mem.execute(statement)
+        return {t: {r[1] for r in mem.execute(f"PRAGMA table_info({t})")}
+                for t in _common.CORE_TABLES}
+    finally:
+        mem.close()
+
+
+def _missing_table(conn: sqlite3.Connection) -> str | None:
+    """A core table missing from an existing state database (looked at before anything could
+    recreate it), if any."""
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table in _expected_columns():
+        if table not in present:
+            return f"the table '{table}' is missing"
+    return None
+
+
+def _missing_column(conn: sqlite3.Connection) -> str | None:
+    """A column missing from a core table once migrations ran (renamed or dropped), if any."""
+    for table, columns in _expected_columns().items():
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        lacking = sorted(columns - have)
+        if lacking:
+            return f"the table '{table}' has no column {', '.join(repr(c) for c in lacking)}"
+    return None
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Inside a transaction: bring a schema of an older `version` up to SCHEMA_VERSION (the
+    columns a version added, for databases created by an older one)."""
+    if version >= SCHEMA_VERSION:
+        return
+    for table, column, declaration in _ADDED_COLUMNS:
+        columns = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _create_database(path: Path, workspace: str) -> None:
+    """Create a new state file with its schema and the workspace's row, built under another
+    name and linked into place, so `path` never exists half-created (a crash leaves at most
+    a stray temporary file). Losing a race to another process creating it is fine."""
+    tmp = path.with_name(f"{path.name}.new-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        conn = connect(tmp)
+        try:
+            with _transaction(conn, tmp):
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _insert_workspace(conn, workspace)
+        finally:
+            conn.close()   # the last connection checkpoints the WAL into the file
+        with suppress(FileExistsError):
+            os.link(tmp, path)
+    except (OSError, sqlite3.Error) as exc:
+        raise StateError(f"cannot create state database {path}: {exc}") from None
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            with suppress(OSError):
+                leftover.unlink()
+
+
+def _insert_workspace(conn: sqlite3.Connection, workspace: str) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO workspaces (workspace, lineage, serial, writes, created_at) "
+        "VALUES (?, ?, 0, 0, ?)",
+        (workspace, str(uuid.uuid4()), time.time()),
+    )
+
+
+def _traces(conn: sqlite3.Connection, workspace: str) -> str | None:
+    """Rows showing that `workspace` had a state here, although its record is gone."""
+    for table, what in (("history", "history entries"), ("resources", "resource records")):
+        row = conn.execute(f"SELECT count(*) FROM {table} WHERE workspace = ?",
+                           (workspace,)).fetchone()
+        if row[0]:
+            return f"{row[0]} {what}"
+    return None
+
+
+def _open_existing(path: Path, workspace: str) -> tuple[sqlite3.Connection, bool]:
+    """Connect to an existing state file; StateDamaged when it is not what we wrote. The flag
+    says whether the workspace's record was created (a new workspace in this file)."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise StateError(f"cannot open state database {path}: {exc.strerror}") from None
+    wal = path.with_name(path.name + "-wal")
+    if size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+        raise _damaged(path, "the file is empty (0 bytes)")
+    look = connect(path, configure=False)
+    try:
+        version = look.execute("PRAGMA user_version").fetchone()[0]
+        problem = (
+            "it holds no adaptive-deploy schema" if version < 1 else _missing_table(look)
+        )
+    except sqlite3.OperationalError as exc:
+        raise StateError(f"cannot open state database {path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise _damaged(path, f"it cannot be read ({exc})") from None
+    finally:
+        look.close()
+    if problem is not None:
+        raise _damaged(path, problem)
+    conn = connect(path)
     try:
         with _transaction(conn, path):
+            _migrate(conn, version)
+            problem = _missing_column(conn)
+            if problem is not None:          # rolled back: nothing written
+                raise _damaged(path, problem)
+            # Triggers are guards, not data: recreate any that were dropped.
             for statement in _SCHEMA:
-                conn.execute(statement)
-            for table, column, declaration in _ADDED_COLUMNS:
-                columns = {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
-                if column not in columns:
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute(
-                "INSERT OR IGNORE INTO workspaces (workspace, lineage, serial, writes, "
-                "created_at) VALUES (?, ?, 0, 0, ?)",
-                (workspace, str(uuid.uuid4()), time.time()),
-            )
-    except sqlite3.Error as exc:
-        raise StateError(f"cannot initialise state database {path}: {exc}") from None
+                if statement.lstrip().startswith("CREATE TRIGGER"):
+                    conn.execute(statement)
+            exists = conn.execute("SELECT 1 FROM workspaces WHERE workspace = ?",
+                                  (workspace,)).fetchone()
+            created = exists is None
+            if created:
+                traces = _traces(conn, workspace)
+                if traces is not None:
+                    raise _damaged(
+                        path, f"the record of workspace '{workspace}' (lineage, serial) is "
+                        f"missing while {traces} remain")
+                _insert_workspace(conn, workspace)   # a new workspace in this file
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        raise StateError(f"cannot open state database {path}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise _damaged(path, f"it cannot be read ({exc})") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn, created
+
+
+def open_database(path: Path, workspace: str) -> sqlite3.Connection:
+    """The state database at `path` for `workspace`, created only when no file is there."""
+    if not os.path.lexists(path):
+        _create_database(path, workspace)
+    return _open_existing(path, workspace)[0]
+
+
+def init_database(path: Path, workspace: str, force: bool) -> str:
+    """`state init`: create the state when there is none; with `force`, move a damaged file
+    aside first. Returns what was done; StateDamaged (without force) or StateError when an
+    intact state already exists is refused."""
+    moved = None
+    if os.path.lexists(path):
+        try:
+            conn, created = _open_existing(path, workspace)
+            conn.close()
+        except StateDamaged:
+            if not force:
+                raise
+            moved = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+            try:
+                os.replace(path, moved)
+                for suffix in ("-wal", "-shm"):
+                    side = path.with_name(path.name + suffix)
+                    if side.exists():
+                        os.replace(side, moved.with_name(moved.name + suffix))
+            except OSError as exc:
+                raise StateError(f"cannot move {path} aside: {exc.strerror}") from None
+        else:
+            if created:
+                return f"created an empty state for workspace '{workspace}' in {path}"
+            return f"the state of workspace '{workspace}' already exists in {path}; nothing to do"
+    _create_database(path, workspace)
+    if moved is not None:
+        return f"moved the damaged {path} to {moved} and started an empty state"
+    return f"created an empty state for workspace '{workspace}' in {path}"
 
 
 class SqliteStateStore:
     """StateStore on a local SQLite file. Safe to share between threads."""
 
-    def __init__(self, path: Path, workspace: str) -> None:
+    def __init__(self, path: Path, workspace: str, lease: _common.Lease | None = None) -> None:
         self.path = path
         self.workspace = workspace
+        self.lease = lease or _common.Lease(workspace)
         self._mutex = threading.Lock()
-        self._conn: sqlite3.Connection | None = connect(path)
-        _ensure_workspace(self._conn, path, workspace)
+        self._conn: sqlite3.Connection | None = open_database(path, workspace)
 
     @contextmanager
     def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        """A transaction; a write transaction (`immediate`) first checks that the lock this
+        process holds, if any, is still its own."""
         with self._mutex:
             if self._conn is None:
                 raise StateError(f"state store {self.path} is closed")
             conn = self._conn
             try:
                 with _transaction(conn, self.path, immediate):
+                    if immediate and self.lease.lock_id is not None:
+                        row = conn.execute("SELECT id FROM locks WHERE workspace = ?",
+                                           (self.workspace,)).fetchone()
+                        self.lease.verify(None if row is None else row["id"])
                     yield conn
             except sqlite3.Error as exc:
                 raise StateError(f"state database {self.path}: {exc}") from None
+
+    def check_lock(self) -> None:
+        """LockLost when a commit already found the lock taken away (no database trip)."""
+        self.lease.check()
 
     def read(self) -> StateSnapshot:
         """The workspace's lineage, serial and every resource record, read consistently."""
@@ -193,8 +395,9 @@ class SqliteStateStore:
             rows = conn.execute(
                 "SELECT * FROM resources WHERE workspace = ? ORDER BY address", (self.workspace,)
             ).fetchall()
+        lineage, serial, _ = _common.meta_values(meta)
         resources = {row["address"]: _common.row_to_record(row) for row in rows}
-        return StateSnapshot(self.workspace, meta["lineage"], int(meta["serial"]), resources,
+        return StateSnapshot(self.workspace, lineage, serial, resources,
                              _common.decode_platform(meta["platform"], self.workspace))
 
     def _meta(self, conn: sqlite3.Connection) -> sqlite3.Row:
@@ -202,7 +405,8 @@ class SqliteStateStore:
             "SELECT * FROM workspaces WHERE workspace = ?", (self.workspace,)
         ).fetchone()
         if row is None:
-            raise StateError(f"state database {self.path} lost workspace '{self.workspace}'")
+            raise _damaged(self.path, f"the record of workspace '{self.workspace}' was deleted "
+                           "while it was in use")
         return row
 
     def _bump(self, conn: sqlite3.Connection) -> int:
@@ -304,6 +508,21 @@ class SqliteStateStore:
                 (time.time(), result, encoded, self.workspace, entry_id),
             )
 
+    def close_unfinished(self, result: str = "interrupted") -> list[str]:
+        """Finish every unfinished history entry of the workspace with `result`."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT id FROM history WHERE workspace = ? AND finished_at IS NULL "
+                "ORDER BY seq", (self.workspace,)
+            ).fetchall()
+            for row in rows:
+                conn.execute(
+                    "UPDATE history SET finished_at = max(?, started_at), result = ? "
+                    "WHERE workspace = ? AND id = ?",
+                    (time.time(), result, self.workspace, row["id"]),
+                )
+        return [str(row["id"]) for row in rows]
+
     def history(self, limit: int = 50) -> list[HistoryEntry]:
         """The latest `limit` entries, newest first."""
         with self._tx(immediate=False) as conn:
@@ -327,9 +546,12 @@ class SqliteStateStore:
             history = conn.execute(
                 "SELECT * FROM history WHERE workspace = ?", (self.workspace,)
             ).fetchall()
-        serial = int(meta["serial"])
-        problems += _common.check_meta(self.workspace, meta["lineage"], serial,
-                                       int(meta["writes"]), meta["platform"])
+        try:
+            lineage, serial, writes = _common.meta_values(meta)
+        except StateError as exc:
+            return [*problems, str(exc)]
+        problems += _common.check_meta(self.workspace, lineage, serial, writes,
+                                       meta["platform"])
         problems += _common.check_resources(resources, serial)
         problems += _common.check_history(history)
         return problems
@@ -349,9 +571,10 @@ class SqliteLocker:
     committed row, and a crashed holder is detected by its pid, not by a lost session.
     """
 
-    def __init__(self, path: Path, workspace: str) -> None:
+    def __init__(self, path: Path, workspace: str, lease: _common.Lease | None = None) -> None:
         self.path = path
         self.workspace = workspace
+        self.lease = lease or _common.Lease(workspace)
         self._host = socket.gethostname()
 
     @contextmanager
@@ -405,6 +628,7 @@ class SqliteLocker:
         while True:
             lock, holder = self._try_acquire(operation)
             if lock is not None:
+                self.lease.hold(lock.id)
                 return lock
             assert holder is not None
             remaining = deadline - time.monotonic()
@@ -414,6 +638,7 @@ class SqliteLocker:
 
     def release(self, lock: LockInfo) -> None:
         """Release our lock. Releasing a lock that is already gone (force-unlocked) is a no-op."""
+        self.lease.drop(lock.id)
         with self._tx() as conn:
             cur = conn.execute(
                 "DELETE FROM locks WHERE workspace = ? AND id = ?", (self.workspace, lock.id)

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from adaptive_deploy.config.models import StateConfig
-from adaptive_deploy.errors import LockHeld, StateError
+from adaptive_deploy.errors import LockHeld, LockLost, StateError
 from adaptive_deploy.state import open_state
 from adaptive_deploy.state.base import HistoryEntry, Locker, ResourceRecord, StateStore
 from tests.state.worker import record
@@ -512,6 +512,74 @@ class StateBackendConformance:
         assert locker.current() is None
         locker.release(lock)
         locker.release(locker.acquire("apply"))
+
+    def test_holder_whose_lock_was_released_and_taken_stops_at_its_next_commit(
+        self, backend: BackendHarness
+    ) -> None:
+        # A holds the lock; someone runs `state unlock`, B takes the lock. A's next commit
+        # must fail inside its transaction, with nothing written.
+        store_a, locker_a = backend.open()
+        lock_a = locker_a.acquire("apply")
+        store_a.put_resource(record(1))
+        _, locker_b = backend.open()
+        locker_b.force_unlock(lock_a.id)
+        lock_b = locker_b.acquire("apply")
+        serial = store_a.read().serial
+        with pytest.raises(LockLost, match="lost the lock"):
+            store_a.put_resource(record(2))
+        with pytest.raises(LockLost):
+            store_a.check_lock()         # known now: no further platform call either
+        with pytest.raises(LockLost):
+            store_a.append_history(HistoryEntry("h", 1.0, None, "a", "apply", None, "running"))
+        snap = store_a.read()
+        assert snap.serial == serial
+        assert set(snap.resources) == {record(1).address}
+        locker_a.release(lock_a)       # harmless: the row is B's
+        current = locker_b.current()
+        assert current is not None and current.id == lock_b.id
+        locker_b.release(lock_b)
+
+    def test_holder_in_another_process_stops_when_its_lock_is_taken(
+        self, backend: BackendHarness
+    ) -> None:
+        holder = backend.spawn("hold_put")
+        held = holder.json()
+        _, locker = backend.open()
+        locker.force_unlock(held["id"])
+        lock = locker.acquire("apply", timeout_s=5)
+        assert holder.proc.stdin is not None
+        holder.proc.stdin.write("put\n")
+        holder.proc.stdin.flush()
+        answer = holder.json()
+        assert answer["ok"] is False and answer["type"] == "LockLost", answer
+        store, _ = backend.open()
+        assert store.read().resources == {}
+        assert holder.finish() == 0
+        locker.release(lock)
+
+    def test_commits_without_a_lock_are_not_checked(self, backend: BackendHarness) -> None:
+        # plan and state commands write nothing under a lock; the lease check is only for a
+        # lock this store's locker holds.
+        store, locker = backend.open()
+        store.put_resource(record(1))
+        lock = locker.acquire("apply")
+        store.put_resource(record(2))
+        locker.release(lock)
+        store.put_resource(record(3))
+        assert store.read().serial == 3
+
+    def test_close_unfinished_marks_killed_runs_interrupted(self, backend: BackendHarness) -> None:
+        store, _ = backend.open()
+        store.append_history(HistoryEntry("done", 1.0, None, "a", "apply", None, "running"))
+        store.finish_history("done", "success", {"add": 1})
+        store.append_history(HistoryEntry("killed", 2.0, None, "a", "apply", None, "running"))
+        assert store.close_unfinished() == ["killed"]
+        by_id = {e.id: e for e in store.history()}
+        assert by_id["killed"].result == "interrupted"
+        assert by_id["killed"].finished_at is not None
+        assert by_id["done"].result == "success"
+        assert store.close_unfinished() == []
+        assert store.integrity_check() == []
 
     # -- crash safety ---------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ environment, as in production. Actions:
   acquire  try to acquire with `timeout_s`; print {"ok", "elapsed", "lock", "message"};
            with "hold", keep a lock it got until stdin closes
   puts     put_resource model.m00000, m00001, ... printing each index after its commit
+  hold_put acquire and print the lock; on each stdin line, try put_resource(record(N)) and print
+           {"ok", "error", "type"}; release when stdin closes
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptive_deploy.config.models import StateConfig
-from adaptive_deploy.errors import LockHeld
+from adaptive_deploy.errors import AdaptiveDeployError, LockHeld
 from adaptive_deploy.state import open_state
 from adaptive_deploy.state.base import ResourceRecord
 
@@ -43,7 +45,8 @@ def _emit(doc: dict[str, Any]) -> None:
 
 
 def main(spec: dict[str, Any]) -> int:
-    cfg = StateConfig(**{k: spec[k] for k in ("backend", "dsn_env", "path") if spec.get(k)})
+    cfg = StateConfig(**{k: spec[k] for k in ("backend", "dsn_env", "path", "lock_lease_s")
+                         if spec.get(k)})
     store, locker = open_state(cfg, spec["workspace"], Path(spec["dir"]))
     action = spec["action"]
     if action == "hold":
@@ -64,6 +67,17 @@ def main(spec: dict[str, Any]) -> int:
             if spec.get("hold"):
                 sys.stdin.read()  # keep the lock until the parent closes our stdin
             locker.release(lock)
+    elif action == "hold_put":
+        lock = locker.acquire(spec.get("operation", "apply"), timeout_s=spec.get("timeout_s", 0))
+        _emit(dataclasses.asdict(lock))
+        for n, _line in enumerate(sys.stdin):
+            try:
+                store.put_resource(record(n))
+            except AdaptiveDeployError as exc:
+                _emit({"ok": False, "error": str(exc), "type": type(exc).__name__})
+            else:
+                _emit({"ok": True, "error": None, "type": None})
+        locker.release(lock)
     elif action == "puts":
         for i in range(spec["count"]):
             store.put_resource(record(i))
