@@ -138,7 +138,10 @@ def run_apply(
                 click.echo("\nDo you want to perform these actions?")
                 if destroys or models:
                     click.echo(f"  This destroys {deleted}")
-                answer = click.prompt("  Only 'yes' will be accepted to approve", default="", show_default=False)
+                answer = _confirm("  Only 'yes' will be accepted to approve")
+                if answer is None:
+                    raise UsageError("Apply cancelled (interrupted at the prompt): nothing was "
+                                     "changed and the lock is released.")
                 if answer.strip() != "yes":
                     raise UsageError("Apply cancelled.")
             if fmt == "text":
@@ -193,6 +196,25 @@ def _destroy_text(destroys: list[str], models: list[str]) -> str:
         text += (f" and, with their last project binding, model(s) {', '.join(models)} "
                  "(deleted from storage by the platform)")
     return text
+
+
+def _confirm(text: str) -> str | None:
+    """The answer to the approval prompt; None when interrupted (Ctrl-C, end of input).
+
+    The prompt runs inside the event loop, where asyncio's SIGINT handler only schedules a
+    cancellation, so a blocking read would ignore Ctrl-C until Enter. While prompting, Ctrl-C
+    raises at once; the caller's cleanup then releases the lock."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        answer: str = click.prompt(text, default="", show_default=False)
+        return answer
+    except (click.Abort, KeyboardInterrupt, EOFError):
+        click.echo("", err=True)
+        return None
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _hooks(fmt: str, warnings: dict[str, list[str]]) -> Any:

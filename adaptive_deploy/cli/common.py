@@ -43,9 +43,46 @@ def make_console(stderr: bool = False, width: int | None = None) -> Any:
     )
 
 
+DEBUG_ENV = "ADAPTIVE_DEPLOY_DEBUG"
+
+
+def debug_enabled() -> bool:
+    """Tracebacks are shown (redacted) with --debug or ADAPTIVE_DEPLOY_DEBUG=1."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def echo_error(message: str) -> None:
+    """One error message on stderr, secrets removed."""
+    from adaptive_deploy.redaction import redact
+
+    click.echo(redact(message), err=True)
+
+
+def report_unexpected(exc: BaseException) -> None:
+    """An exception no part of the tool raised on purpose: one line (the traceback only with
+    --debug), redacted either way."""
+    import traceback
+
+    from adaptive_deploy.redaction import redact
+
+    if debug_enabled():
+        text = "".join(traceback.format_exception(exc))
+        click.echo(redact(text).rstrip("\n"), err=True)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        echo_error(f"Error: {exc.strerror}{where}")
+        return
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    detail = detail if len(detail) <= 300 else detail[:300] + "..."
+    hint = "" if debug_enabled() else (
+        "; run again with --debug (or ADAPTIVE_DEPLOY_DEBUG=1) to see the traceback")
+    echo_error(f"Error: unexpected {type(exc).__name__}"
+               f"{': ' + detail if detail else ''} (a bug in adaptive-deploy){hint}")
+
+
 def handle_errors(func: F) -> F:
     """Turn AdaptiveDeployError into a message on stderr and its exit code; never a traceback
-    for expected failures."""
+    (unless --debug): anything unexpected is one redacted line and exit 1."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -56,16 +93,23 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except ConfigError as exc:
             for d in exc.diagnostics:
-                click.echo(text(d.format()), err=True)
+                echo_error(text(d.format()))
             if not exc.diagnostics:
-                click.echo(f"Error: {block(exc)}", err=True)
+                echo_error(f"Error: {block(exc)}")
             sys.exit(exc.exit_code)
         except AdaptiveDeployError as exc:
-            click.echo(f"Error: {block(exc)}", err=True)
+            if debug_enabled():
+                report_traceback(exc)
+            echo_error(f"Error: {block(exc)}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
+            echo_error("Interrupted.")
             sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            report_unexpected(exc)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -111,3 +155,11 @@ def complete_address(ctx: click.Context, param: click.Parameter, incomplete: str
     except Exception:  # a broken workspace completes nothing
         pass
     return [CompletionItem(a) for a in sorted(addresses) if a.startswith(incomplete)]
+
+
+def report_traceback(exc: BaseException) -> None:
+    import traceback
+
+    from adaptive_deploy.redaction import redact
+
+    click.echo(redact("".join(traceback.format_exception(exc))).rstrip("\n"), err=True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import re
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from adaptive_deploy import __version__
+from adaptive_deploy.cli.common import DEBUG_ENV, report_unexpected
 
 # command name → (module under adaptive_deploy.cli exposing `command`, one-line help).
 # The help line lives here so `--help` lists commands without importing them.
@@ -73,6 +76,47 @@ def _decorate(name: str, command: click.Command) -> None:
 
 
 class LazyGroup(click.Group):
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """click's main, except that every failure exits 1: click exits 2 on a usage error
+        (unknown flag, bad --format value, missing argument), and 2 means "changes" or
+        "drift" to scripts using --detailed-exitcode and to the CI workflows. Anything
+        unexpected is one redacted line (a traceback only with --debug)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        # `--debug` anywhere before `--` (adaptive-deploy plan --debug reads naturally).
+        cut = argv.index("--") if "--" in argv else len(argv)
+        if "--debug" in argv[:cut]:
+            argv = [a for i, a in enumerate(argv) if not (a == "--debug" and i < cut)]
+            os.environ[DEBUG_ENV] = "1"
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            exc.show()
+            hint = single_dash_hint(argv) if isinstance(exc, click.UsageError) else None
+            if hint:
+                click.echo(f"Hint: {hint}", err=True)
+            sys.exit(1)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:   # `adaptive-deploy plan | head`
+                sys.exit(1)
+            report_unexpected(exc)
+            sys.exit(1)
+        except Exception as exc:
+            report_unexpected(exc)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 
@@ -97,6 +141,8 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="adaptive-deploy")
 @click.option("--no-color", is_flag=True, expose_value=False, is_eager=True,
               callback=_no_color, help="No colour in the output (as NO_COLOR=1 does).")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
+              help="Show tracebacks (secrets still redacted); also ADAPTIVE_DEPLOY_DEBUG=1.")
 def cli() -> None:
     """Configuration as code for the Adaptive Engine LLM-serving platform.
 
@@ -120,15 +166,6 @@ def single_dash_hint(args: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        return cli.main(args=args, prog_name="adaptive-deploy", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        hint = single_dash_hint(args) if isinstance(exc, click.UsageError) else None
-        if hint:
-            click.echo(f"Hint: {hint}", err=True)
-        sys.exit(exc.exit_code)
+    """The console script: `cli` in standalone mode (see LazyGroup.main for the exit codes)."""
+    return cli.main(args=list(sys.argv[1:] if argv is None else argv),
+                    prog_name="adaptive-deploy")

@@ -76,6 +76,8 @@ def command(
         from adaptive_deploy.errors import UsageError
 
         raise UsageError("--refresh-only and --destroy cannot be combined")
+    if out:
+        check_out_file(out)
 
     async def run() -> dict[str, Any]:
         session = await engine.open_session(directory)
@@ -96,9 +98,37 @@ def command(
     click.echo(rendered, nl=not rendered.endswith("\n"))
     if out and fmt == "text":
         click.echo(f"\nSaved the plan to {out}. To apply exactly this plan: adaptive-deploy apply {out}")
+    if not plan_dict.get("applyable", True):
+        # Error diagnostics (e.g. AD502, AD503) make the plan one that apply refuses: a
+        # failure for scripts and CI, never "no changes" (0) or "changes" (2).
+        sys.exit(1)
     has_changes = bool(plan_dict.get("has_changes")) or (refresh_only and bool(plan_dict.get("drift")))
     if detailed_exitcode and has_changes:
         sys.exit(2)
+
+
+def check_out_file(out: str) -> None:
+    """Refuse a --out FILE that cannot be written before any work is done. Missing
+    directories are created (as before), so the nearest existing one must be a writable
+    directory, and FILE must not be a directory."""
+    import os
+    from pathlib import Path
+
+    from adaptive_deploy.errors import UsageError
+
+    target = Path(out)
+    try:
+        if target.is_dir():
+            raise UsageError(f"--out {out}: is a directory; give a file name")
+        existing = target.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise UsageError(f"--out {out}: {existing} is not a directory")
+    except OSError as exc:
+        raise UsageError(f"--out {out}: {exc.strerror}") from None
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: the directory {existing} is not writable")
 
 
 __all__ = ["command", "make_console", "render_plan"]

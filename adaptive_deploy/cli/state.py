@@ -5,6 +5,8 @@
     state history [DIR]         the apply history, newest first
     state unlock LOCK_ID [DIR]  release a lock left by a process that is gone
     state repoint [DIR]         the state now belongs to the configured platform
+    state init [DIR] [--force]  create the state where there is none; --force starts an empty
+                                one over a damaged state (kept aside, or its history kept)
 
 DIR holds the configuration; its `workspace` and `state` keys say which state to open. Heavy
 imports (the config loader pulls in pydantic and jsonschema) happen inside the commands.
@@ -37,12 +39,10 @@ def _dir_argument() -> Callable[[F], F]:
     return click.argument("directory", default=".", type=click.Path(file_okay=False))
 
 
-@contextmanager
-def _opened(directory: str) -> Iterator[tuple[str, StateStore, Locker]]:
-    """Load the workspace name and state settings from DIR, open the state, close it after."""
+def _workspace(directory: str) -> Any:
+    """The validated configuration of DIR (its `workspace` and `state` keys matter here)."""
     from adaptive_deploy.config.loader import load_config
     from adaptive_deploy.errors import ConfigError, UsageError
-    from adaptive_deploy.state import open_state
 
     path = Path(directory)
     if not path.is_dir():
@@ -52,8 +52,16 @@ def _opened(directory: str) -> Iterator[tuple[str, StateStore, Locker]]:
         if not loaded.files:
             raise UsageError(f"{directory}: no *.yaml or *.yml configuration files")
         raise ConfigError("the configuration is invalid", loaded.diagnostics)
-    ws = loaded.workspace
-    store, locker = open_state(ws.state, ws.workspace, path)
+    return loaded.workspace
+
+
+@contextmanager
+def _opened(directory: str) -> Iterator[tuple[str, StateStore, Locker]]:
+    """Load the workspace name and state settings from DIR, open the state, close it after."""
+    from adaptive_deploy.state import open_state
+
+    ws = _workspace(directory)
+    store, locker = open_state(ws.state, ws.workspace, Path(directory))
     try:
         yield ws.workspace, store, locker
     finally:
@@ -279,3 +287,21 @@ def repoint(directory: str, lock_timeout: float) -> None:
     was = identity.describe(previous) if previous else "no platform recorded"
     click.echo(f"The state of workspace {workspace} now belongs to {current.describe()} "
                f"(was: {was}).")
+
+
+@command.command("init")
+@_dir_argument()
+@click.option("--force", is_flag=True,
+              help="Start an empty state over a damaged one (local: the damaged file is kept "
+                   "aside; postgres: missing tables are recreated and the history kept).")
+@handle_errors
+def init(directory: str, force: bool) -> None:
+    """Create the workspace's state where there is none.
+
+    A state is otherwise created on first use only when nothing shows one existed; a damaged
+    one is refused, and --force is the explicit way to start again (then run import)."""
+    from adaptive_deploy.state import init_state
+
+    ws = _workspace(directory)
+    done = init_state(ws.state, ws.workspace, Path(directory), force=force)
+    click.echo(done[:1].upper() + done[1:] + ".")

@@ -8,6 +8,7 @@ code serves it as a remote control plane: only the httpx transport differs.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import httpx
 
 from adaptive_deploy.client.platform import GraphQLPlatform
 from adaptive_deploy.client.transport import GraphQLTransport
+from adaptive_deploy.errors import PlatformUnavailable
 
 DATA_DIR = ".adaptive-deploy"
 DB_NAME = "platform.db"
@@ -52,12 +54,37 @@ def embedded_platform(
     seed: str = "default",
 ) -> GraphQLPlatform:
     """A `GraphQLPlatform` served by an in-process emulator persisted under the workspace."""
+    import sqlite3
+
     from adaptive_deploy.emulator.app import create_app
 
-    db_path = data_dir(workspace_dir) / DB_NAME
+    folder = workspace_dir / DATA_DIR
+    db_path = folder / DB_NAME
     # A fresh admin key per process: it only ever travels inside this process.
     key = "embedded-" + secrets.token_urlsafe(24)
-    app = create_app(db_path, seed=seed, api_keys={key: "admin"}, online_delay_s=online_delay_s)
+    try:
+        data_dir(workspace_dir)
+        for path in (folder, *(p for p in folder.glob(DB_NAME + "*") if p.is_file())):
+            # SQLite opens a read-only file without complaint; every change would then fail
+            # one by one deep in an apply.
+            if not os.access(path, os.W_OK):
+                raise PlatformUnavailable(
+                    f"cannot use the embedded local platform: {path} is not writable (the "
+                    "workspace's .adaptive-deploy folder and its files must be writable)"
+                )
+        app = create_app(db_path, seed=seed, api_keys={key: "admin"},
+                         online_delay_s=online_delay_s)
+    except OSError as exc:
+        where = exc.filename or folder
+        raise PlatformUnavailable(
+            f"cannot open the embedded local platform under {folder}: {exc.strerror} ({where}); "
+            "the workspace directory must be writable"
+        ) from None
+    except sqlite3.Error as exc:
+        raise PlatformUnavailable(
+            f"cannot open the embedded local platform's database {db_path}: {exc}; the "
+            "workspace directory and that file must be writable"
+        ) from None
     transport = GraphQLTransport(
         EMBEDDED_URL,
         key,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adaptive_deploy.errors import PlanFormatError
+from adaptive_deploy.errors import PlanFormatError, UsageError
 from adaptive_deploy.plan import resources as res
 from adaptive_deploy.plan.model import Action, Plan
 
@@ -48,13 +48,19 @@ def save(plan: Plan, path: str | Path, *, directory: str | Path | None = None) -
     `directory`: the workspace directory, recorded for `directory_of`.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     text = dumps(plan, directory=directory, base=target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write the plan to {target}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UsageError(f"cannot write the plan to {target}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

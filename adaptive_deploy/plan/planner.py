@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from adaptive_deploy.addresses import Address, ResourceType, type_rank
-from adaptive_deploy.diagnostics import Diagnostic, YamlPath, error, warning
+from adaptive_deploy.diagnostics import Diagnostic, YamlPath, error
 from adaptive_deploy.plan import resources as res
 from adaptive_deploy.plan.model import (
     Action,
@@ -271,7 +271,9 @@ class _Planner:
             if addr is None:
                 continue
             if addr not in self.desired and addr not in self.records:
-                self.diagnostics.append(warning(
+                # An error (README: every AD5xx makes the plan not applyable): a mistyped
+                # --target in CI must fail, not plan nothing and report success.
+                self.diagnostics.append(error(
                     "AD503", f"--target {addr}: not in the configuration nor in the state; "
                     "nothing to plan for it",
                 ))
@@ -298,7 +300,7 @@ class _Planner:
                     "(restarted in place) can be replaced",
                 ))
             elif addr not in self.desired:
-                self.diagnostics.append(warning(
+                self.diagnostics.append(error(
                     "AD503", f"--replace {addr}: not in the configuration; nothing to replace",
                 ))
             else:

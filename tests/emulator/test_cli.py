@@ -43,15 +43,15 @@ def test_serve_generates_an_admin_key(tmp_path: Path) -> None:
 def test_serve_rejects_bad_flags(tmp_path: Path) -> None:
     bad_key = subprocess.run([*_command(), "emulator", "serve", "--api-key", "nokey"],
                              capture_output=True, text=True, timeout=30)
-    assert bad_key.returncode == 2 and "KEY:ROLE" in bad_key.stderr
+    assert bad_key.returncode == 1 and "KEY:ROLE" in bad_key.stderr
     bad_role = subprocess.run(
         [*_command(), "emulator", "serve", "--db", str(tmp_path / "x.db"),
          "--api-key", "k:superuser"], capture_output=True, text=True, timeout=30)
-    assert bad_role.returncode == 2 and "unknown role" in bad_role.stderr
+    assert bad_role.returncode == 1 and "unknown role" in bad_role.stderr
     bad_rate = subprocess.run(
         [*_command(), "emulator", "serve", "--db", str(tmp_path / "y.db"), "--fail-rate", "3"],
         capture_output=True, text=True, timeout=30)
-    assert bad_rate.returncode == 2 and "fail_rate" in bad_rate.stderr
+    assert bad_rate.returncode == 1 and "fail_rate" in bad_rate.stderr
     assert "Traceback" not in bad_key.stderr + bad_role.stderr + bad_rate.stderr
 
 

@@ -343,6 +343,15 @@ def test_unknown_and_invalid_targets_are_diagnosed() -> None:
     assert not p.applyable
 
 
+@pytest.mark.parametrize("option", ["targets", "replace"])
+def test_unknown_target_or_replace_alone_makes_the_plan_not_applyable(option: str) -> None:
+    p = plan(full_ws(), live(live_model("base", tp=2)), **{option: ["deployment.nope/x"]})
+    assert ("AD503", "error") in [(d["code"], d["severity"]) for d in p.diagnostics]
+    assert not p.applyable
+    if option == "targets":   # nothing else wrong: AD503 alone refuses the plan
+        assert [d["code"] for d in p.diagnostics] == ["AD503"]
+
+
 def test_replace_deployment_is_a_restart_in_place() -> None:
     ws = workspace(projects={"support": {"deployments": {"qwen-3-8b": {
         "placement": {"compute_pools": ["p1"]}}}}})
