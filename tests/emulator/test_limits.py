@@ -26,7 +26,11 @@ from adaptive_deploy.emulator.app import (
     query_complexity_problem,
 )
 
-SDK_OPERATIONS = sorted((Path(__file__).parent / "sdk_operations").glob("*.graphql"))
+REPO = Path(__file__).resolve().parents[2]
+# The official SDK's documents: copied from the package (tests/emulator/sdk_operations) or
+# derived with the contract (contract/adaptive-sdk-*/documents).
+SDK_OPERATIONS = sorted([*(REPO / "tests" / "emulator" / "sdk_operations").glob("*.graphql"),
+                         *REPO.glob("contract/adaptive-sdk-*/documents/*.graphql")])
 READ_ONLY = {"authorization": "Bearer ro-key"}
 
 
