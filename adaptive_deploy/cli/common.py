@@ -6,10 +6,12 @@ a renderer and return an exit code through `exit_with`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -44,6 +46,60 @@ def make_console(stderr: bool = False, width: int | None = None) -> Any:
 
 
 DEBUG_ENV = "ADAPTIVE_DEPLOY_DEBUG"
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that removes every registered secret (adaptive_deploy.redaction) from
+    what is written to it. The CLI puts stdout and stderr behind it, so no output path —
+    rich tables, progress lines, JSON, log records, tracebacks — can show a secret.
+
+    It has no `.buffer`, so nothing (click's stream fixing included) writes around it."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        from adaptive_deploy.redaction import redact
+
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self._inner.write(redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self._inner, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        return int(self._inner.fileno())
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self._inner, "encoding", None) or "utf-8")
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self._inner, "errors", None)
+
+
+@contextlib.contextmanager
+def redacted_output() -> Iterator[None]:
+    """stdout and stderr behind RedactingStream for the duration."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(out), RedactingStream(err)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        sys.stdout, sys.stderr = out, err
 
 
 def debug_enabled() -> bool:

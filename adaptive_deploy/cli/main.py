@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from adaptive_deploy import __version__
-from adaptive_deploy.cli.common import DEBUG_ENV, report_unexpected
+from adaptive_deploy.cli.common import DEBUG_ENV, redacted_output, report_unexpected
 
 # command name → (module under adaptive_deploy.cli exposing `command`, one-line help).
 # The help line lives here so `--help` lists commands without importing them.
@@ -93,9 +93,22 @@ class LazyGroup(click.Group):
         argv = list(sys.argv[1:] if args is None else args)
         # `--debug` anywhere before `--` (adaptive-deploy plan --debug reads naturally).
         cut = argv.index("--") if "--" in argv else len(argv)
+        previous = os.environ.get(DEBUG_ENV)
         if "--debug" in argv[:cut]:
             argv = [a for i, a in enumerate(argv) if not (a == "--debug" and i < cut)]
             os.environ[DEBUG_ENV] = "1"
+        try:
+            with redacted_output():
+                rv = self._main_inner(argv, prog_name, complete_var, extra)
+        finally:
+            if previous is None:
+                os.environ.pop(DEBUG_ENV, None)
+            else:
+                os.environ[DEBUG_ENV] = previous
+        sys.exit(rv)
+
+    def _main_inner(self, argv: list[str], prog_name: str | None, complete_var: str | None,
+                    extra: dict[str, Any]) -> int:
         try:
             rv = super().main(argv, prog_name, complete_var, False, **extra)
         except click.ClickException as exc:
@@ -115,7 +128,7 @@ class LazyGroup(click.Group):
         except Exception as exc:
             report_unexpected(exc)
             sys.exit(1)
-        sys.exit(rv if isinstance(rv, int) else 0)
+        return rv if isinstance(rv, int) else 0
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)

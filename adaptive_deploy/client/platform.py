@@ -6,14 +6,24 @@ and the first page of jobs in ONE request (more only when there are more jobs th
 Non-idempotent mutations (addModelsToProject, deployModel, createProject, createJob) go through
 `_send_once`: when the transport reports an unknown outcome (timeout, dropped connection, 502/504
 after sending), the relevant live object is re-read and the mutation is re-sent only if the
-platform shows it was not applied. Idempotent ones (updates, reads) are retried by the transport.
+platform shows it was not applied — at once (a response lost after the commit), and before
+concluding "not applied", twice more after waiting at least the request timeout each time: a
+request the platform was still working on when the client gave up lands meanwhile (a re-send
+then would create a second job). A job is recognisable because each run gets a name of its own
+(`<name>@<run id>`), so the re-read finds exactly that run. Idempotent ones (updates, reads) are
+retried by the transport.
+
+Paging is bounded: a platform that keeps answering `hasNextPage: true` (with a cursor it already
+gave, or new ones forever) is an error after MAX_PAGES, never an endless loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -44,6 +54,29 @@ T = TypeVar("T")
 
 JOBS_PAGE_SIZE = 500
 DEFAULT_JOB_GPUS = 1  # JobInput.numGpus is required by the API; the SDK has no default either
+# 1,000 pages of 500 jobs: far beyond any real platform, and a bound on a platform that never
+# says "last page".
+MAX_PAGES = 1000
+# Re-reads after an unknown outcome, each after waiting at least the request timeout.
+SETTLE_CHECKS = 2
+# A job's name on the platform: the configuration's name and the id of this run.
+RUN_SEPARATOR = "@"
+
+
+def job_run_name(name: str, run_id: str) -> str:
+    """The platform name of one run of job `name` (keys never hold `@`)."""
+    return f"{name}{RUN_SEPARATOR}{run_id}"
+
+
+def job_base_name(platform_name: str) -> str:
+    """The configuration's job name of a platform job name (`name@run` → `name`)."""
+    base, sep, _ = platform_name.rpartition(RUN_SEPARATOR)
+    return base if sep and base else platform_name
+
+
+def _live_job(job: JobOut) -> LiveJob:
+    live = job.to_live()
+    return dataclasses.replace(live, name=job_base_name(live.name))
 
 
 class GraphQLPlatform:
@@ -115,7 +148,7 @@ class GraphQLPlatform:
         """
         attempts = self._transport.max_retries + 1
         uncertain = False
-        for attempt in range(attempts):
+        for _attempt in range(attempts):
             try:
                 data = await self._transport.execute(
                     documents.document(name), variables, operation_name=name,
@@ -124,9 +157,7 @@ class GraphQLPlatform:
             except OutcomeUnknown as exc:
                 uncertain = True
                 log.warning("%s; re-reading live state before deciding to re-send", exc)
-                delay = 0.05 + random.random() * min(8.0, 0.25 * 2.0**attempt)
-                await (self._sleep or asyncio.sleep)(delay)
-                found = await find()
+                found = await self._settle(find)
                 if found is not None:
                     log.info("%s had been applied; not re-sending", name)
                     return found
@@ -143,6 +174,21 @@ class GraphQLPlatform:
             "shows it was not applied"
         )
 
+    async def _settle(self, find: Callable[[], Awaitable[T | None]]) -> T | None:
+        """After an unknown outcome: the object, if the mutation landed. Looked for at once,
+        then SETTLE_CHECKS times more, each after waiting at least the request timeout (with
+        jitter), before concluding that it did not."""
+        found = await find()
+        if found is not None:
+            return found
+        sleep = self._sleep or asyncio.sleep
+        for _ in range(SETTLE_CHECKS):
+            await sleep(self._transport.timeout_s * (1.0 + 0.25 * random.random()))
+            found = await find()
+            if found is not None:
+                return found
+        return None
+
     # -- reads -----------------------------------------------------------------------------
 
     async def read_live(self, projects: Iterable[str] | None = None) -> LiveState:
@@ -153,7 +199,9 @@ class GraphQLPlatform:
         out = parse(ReadLiveOut, data, "ReadLive")
         jobs = list(out.jobs.nodes)
         page = out.jobs.page_info
+        pages = _Pages("jobs", out.jobs.total_count, self._jobs_page_size)
         while page.has_next_page and page.end_cursor:
+            pages.next(page.end_cursor)
             more = await self._list_jobs({"first": self._jobs_page_size, "after": page.end_cursor})
             jobs.extend(more.nodes)
             page = more.page_info
@@ -182,7 +230,7 @@ class GraphQLPlatform:
                 state.deployments[(project.key, dep.model)] = dep
         # Oldest first, so the newest job of a name wins.
         for job in sorted(jobs, key=lambda j: j.created_at or 0):
-            live = job.to_live()
+            live = _live_job(job)
             if wanted is not None and live.project not in wanted:
                 continue
             state.jobs[live.name] = live
@@ -202,11 +250,15 @@ class GraphQLPlatform:
     async def _jobs_named(self, name: str) -> list[JobOut]:
         jobs: list[JobOut] = []
         page: dict[str, Any] = {"first": self._jobs_page_size}
+        pages: _Pages | None = None
         while True:
             conn = await self._list_jobs(page, {"name": name})
             jobs.extend(j for j in conn.nodes if j.name == name)
             if not (conn.page_info.has_next_page and conn.page_info.end_cursor):
                 return jobs
+            if pages is None:
+                pages = _Pages(f"jobs named {name}", conn.total_count, self._jobs_page_size)
+            pages.next(conn.page_info.end_cursor)
             page = {"first": self._jobs_page_size, "after": conn.page_info.end_cursor}
 
     async def _service_to_live(self, service: ModelServiceOut, project: str) -> LiveDeployment:
@@ -252,7 +304,7 @@ class GraphQLPlatform:
         job = parse(DescribeJobOut, data, "DescribeJob").job
         if job is None:
             raise EntityNotFound(f"EntityNotFound: job {job_id}")
-        return job.to_live()
+        return _live_job(job)
 
     # -- models ----------------------------------------------------------------------------
 
@@ -388,27 +440,54 @@ class GraphQLPlatform:
         self, *, name: str, recipe: str, project: str, args: dict[str, Any],
         num_gpus: int | None = None, compute_pool: str | None = None,
     ) -> LiveJob:
-        """createJob. The jobs of that name are listed first, so that after an unknown outcome
-        a job that did not exist before is recognised as ours instead of starting a second."""
-        before = {j.id for j in await self._jobs_named(name)}
+        """createJob for one run of job `name`, named `name@<run id>` on the platform: after an
+        unknown outcome, the re-read by that name finds this run and nothing else, and it is
+        re-sent (under the same name) only when the run stays absent (see `_settle`)."""
+        run_name = job_run_name(name, uuid.uuid4().hex[:12])
         job_input: dict[str, Any] = {
-            "recipe": recipe, "project": project, "args": args, "name": name,
+            "recipe": recipe, "project": project, "args": args, "name": run_name,
             "numGpus": num_gpus if num_gpus is not None else DEFAULT_JOB_GPUS,
         }
         if compute_pool is not None:
             job_input["computePool"] = compute_pool
 
-        async def find_new() -> LiveJob | None:
-            new = [j for j in await self._jobs_named(name) if j.id not in before]
-            if not new:
+        async def find_run() -> LiveJob | None:
+            runs = await self._jobs_named(run_name)
+            if not runs:
                 return None
-            return max(new, key=lambda j: j.created_at or 0).to_live()
+            return _live_job(min(runs, key=lambda j: j.created_at or 0))
 
         return await self._send_once(
             "CreateJob", {"input": job_input},
-            lambda d: parse_field(JobOut, d, "CreateJob", "createJob").to_live(),
-            find_new,
+            lambda d: _live_job(parse_field(JobOut, d, "CreateJob", "createJob")),
+            find_run,
         )
+
+
+class _Pages:
+    """Bounds a paged read: a cursor seen before, more pages than the first page's
+    `totalCount` allows (plus slack for jobs created meanwhile), or more than MAX_PAGES, is
+    an error (a platform that always answers hasNextPage: true would loop forever)."""
+
+    def __init__(self, what: str, total: int | None = None, page_size: int = 1) -> None:
+        self.what = what
+        self.seen: set[str] = set()
+        self.limit = MAX_PAGES
+        if total is not None and total >= 0 and page_size > 0:
+            self.limit = min(MAX_PAGES, -(-total // page_size) + 2)
+
+    def next(self, cursor: str) -> None:
+        if cursor in self.seen:
+            raise PlatformError(
+                f"the platform's list of {self.what} does not end: it returned the same page "
+                "cursor twice (hasNextPage stays true)"
+            )
+        self.seen.add(cursor)
+        if len(self.seen) >= self.limit:
+            raise PlatformError(
+                f"the platform's list of {self.what} does not end: still hasNextPage after "
+                f"{len(self.seen)} pages"
+            )
 
 
 def _placement(compute_pools: list[str], max_ttft_ms: int | None) -> dict[str, Any]:

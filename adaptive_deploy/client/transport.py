@@ -18,9 +18,12 @@ Retries (exponential backoff, full jitter, `Retry-After` honoured) cover connect
 not reach the platform (connect errors, 429, 503); any other failure after sending raises
 `OutcomeUnknown` so the caller can re-read live state before deciding to re-send.
 
-The API key (and a base URL that came from an `${env:...}` template) never appears in any
-exception text, log record or repr: every message is passed through `redact()`, and a logging
-filter scrubs the records httpx and httpcore emit.
+The API key (and a base URL that came from an `${env:...}` template, and credentials inside a
+base URL) never appears in any exception text, log record or repr: they are registered with
+`adaptive_deploy.redaction`, every message is passed through `redact()` (errors the platform
+echoes back included), and a logging filter scrubs the records httpx and httpcore emit. Any
+other failure of the HTTP stack (an invalid URL, an ExceptionGroup from a connection attempt)
+becomes one PlatformUnavailable line, never a traceback.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 
 import httpx
 
+from adaptive_deploy import redaction
 from adaptive_deploy.errors import AuthError, EntityNotFound, PlatformError, PlatformUnavailable
 
 log = logging.getLogger("adaptive_deploy.client")
@@ -83,11 +87,53 @@ for _name in ("httpx", "httpcore"):
 
 
 def _scrub(text: str, secrets: set[str] | frozenset[str]) -> str:
-    # Longest first, so a URL is replaced whole before its host part.
+    # Longest first, so a URL is replaced whole before its host part; then every secret this
+    # process knows, in each escaped form (redaction.register).
     for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
+        if len(secret) >= redaction.MIN_LENGTH:
             text = text.replace(secret, "***")
-    return text
+    return redaction.redact(text)
+
+
+def display_url(url: str) -> str:
+    """`url` fit to show: credentials in it masked (https://user:***@host/...)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "the configured base URL"
+    if parsed.password or parsed.username:
+        user = parsed.username or ""
+        parsed = parsed.copy_with(username=user or None, password="***" if parsed.password
+                                  else None)
+    shown = str(parsed)
+    if "?" in shown:
+        shown = shown.split("?", 1)[0] + "?***"
+    return shown
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first non-group exception inside `exc` (anyio wraps connection errors)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    """A connection failure in a few words: the platform's address is named by the caller."""
+    leaf = _leaf(exc)
+    text = str(leaf).strip().splitlines()[0] if str(leaf).strip() else ""
+    if "Name or service not known" in text or "nodename nor servname" in text or (
+        "getaddrinfo" in text
+    ):
+        return "the host name does not resolve"
+    if "All connection attempts failed" in text or "Connection refused" in text:
+        return "connection refused (nothing listens there?)"
+    if isinstance(leaf, OverflowError) or "port" in text.lower():
+        return f"invalid address ({text})" if text else "invalid address"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
+        return f"TLS certificate not trusted ({text})"
+    name = type(leaf).__name__
+    return f"{name} ({text})" if text else name
 
 
 def _version() -> str:
@@ -137,10 +183,15 @@ class GraphQLTransport:
         self._api_key = api_key
         self.api_key_env = api_key_env
         self.max_retries = max_retries
+        self.timeout_s = timeout_s
         self.request_count = 0
-        self.label = label or base_url
+        self.base_url = base_url.rstrip("/")
+        self.label = label or display_url(base_url)
         self._secrets = frozenset(s for s in (api_key, *sensitive) if s)
         _SECRETS.update(self._secrets)
+        for secret in self._secrets:
+            redaction.register(secret)
+        redaction.register_url(base_url)
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rand = rand
         self._base_delay = base_delay_s
@@ -207,11 +258,18 @@ class GraphQLTransport:
                 response = await self._client.post(GRAPHQL_PATH, json=payload)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Never reached the platform: always safe to retry.
-                reason = f"cannot connect to {self.label}: {type(exc).__name__}"
-                if str(exc):
-                    reason += f" ({exc})"
+                reason = f"cannot connect to {self.label}: {_describe(exc)}"
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 reason = f"{type(exc).__name__} talking to {self.label} during {operation_name}"
+                if not idempotent:
+                    raise OutcomeUnknown(self.redact(reason)) from None
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+                raise PlatformUnavailable(self.redact(
+                    f"invalid platform base URL {self.label}: {exc}")) from None
+            except (httpx.HTTPError, OSError, OverflowError, BaseExceptionGroup) as exc:
+                # Whatever else the HTTP stack raises (an ExceptionGroup of a failed connection
+                # attempt, an invalid port): the request never got an answer.
+                reason = f"cannot reach {self.label}: {_describe(exc)}"
                 if not idempotent:
                     raise OutcomeUnknown(self.redact(reason)) from None
             else:
@@ -247,6 +305,8 @@ class GraphQLTransport:
             )
         if status == 403:
             raise AuthError(self._forbidden_message(operation_name, mutation))
+        if status in (404, 405):
+            raise PlatformError(self.redact(self._not_found_message(status)))
         try:
             body = response.json()
         except ValueError:
@@ -268,6 +328,19 @@ class GraphQLTransport:
         if not isinstance(data, dict):
             raise PlatformError(f"the platform returned no data for {operation_name}")
         return data
+
+    def _not_found_message(self, status: int) -> str:
+        where = display_url(self.base_url + GRAPHQL_PATH) if self.label == display_url(
+            self.base_url) else f"{self.label} ({GRAPHQL_PATH})"
+        what = "404 Not Found" if status == 404 else "405 Method Not Allowed"
+        if self.base_url.rstrip("/").endswith(GRAPHQL_PATH):
+            fix = "drop it"
+            if self.label == display_url(self.base_url):   # not a sensitive URL: show it
+                fix = "use " + display_url(self.base_url.rstrip("/")[: -len(GRAPHQL_PATH)])
+            return (f"{where} answered {what}: base_url must be the control plane's root, "
+                    f"without {GRAPHQL_PATH} (the tool adds it): {fix}")
+        return (f"{where} answered {what}: no GraphQL endpoint there; is base_url the Adaptive "
+                "control plane's root URL?")
 
     def _forbidden_message(self, operation_name: str, mutation: bool, detail: str = "") -> str:
         env = self.key_ref

@@ -81,4 +81,11 @@ def resolve(
         else:
             diag = error(codes.ENV_VAR_UNSET, msg, path=tuple(path))
         raise ConfigError(msg, [diag])
-    return TEMPLATE_RE.sub(lambda m: env[m.group(1)], value)
+    from adaptive_deploy import redaction
+
+    resolved = TEMPLATE_RE.sub(lambda m: env[m.group(1)], value)
+    # Sensitive from now on: every output of this process hides it (and each variable's value).
+    for match in TEMPLATE_RE.finditer(value):
+        redaction.register(env[match.group(1)])
+    redaction.register(resolved if resolved != value else None)
+    return resolved

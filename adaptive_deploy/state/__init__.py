@@ -85,6 +85,14 @@ def _postgres_dsn(cfg: StateConfig, env: Mapping[str, str]) -> str:
             f"the postgres state backend reads its DSN from the environment variable "
             f"{cfg.dsn_env}, which is not set"
         )
+    from adaptive_deploy import redaction
+
+    redaction.register(dsn)
+    redaction.register_url(dsn)
+    for part in dsn.split():                  # key=value form: password=...
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "password":
+            redaction.register(value.strip("'\""))
     return dsn
 
 

@@ -175,8 +175,10 @@ async def test_dropped_responses_create_exactly_once(emulator_module: EmulatorSe
         server.clear_faults()
         live = await p.read_live(projects=["e2e-drop"])
         assert _services(server, "e2e-drop", "llama-3.1-8b") == 1
-        jobs = server.data('{ jobs(page: {}, filter: {name: "drop-job"}) { nodes { id } } }')["jobs"]["nodes"]
-        assert [j["id"] for j in jobs] == [job.id]
+        # each run is named drop-job@<run id> on the platform
+        jobs = server.data('{ jobs(page: {}) { nodes { id name } } }')["jobs"]["nodes"]
+        assert [j["id"] for j in jobs if j["name"].startswith("drop-job@")] == [job.id]
+        assert job.name == "drop-job"
         assert list(live.projects) == ["e2e-drop"]
     finally:
         server.clear_faults()
