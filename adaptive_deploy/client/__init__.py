@@ -86,7 +86,8 @@ def api_key_problem(key: str) -> str | None:
         if char in "\r\n":
             return f"contains a line break (character {position})"
         if char.isspace():
-            return f"contains a space (character {position})"
+            what = "a tab" if char == "\t" else "a space"
+            return f"contains {what} (character {position})"
         if not 0x21 <= ord(char) <= 0x7E:
             return f"contains a control or non-ASCII character (character {position})"
     return None

@@ -54,9 +54,9 @@ T = TypeVar("T")
 
 JOBS_PAGE_SIZE = 500
 DEFAULT_JOB_GPUS = 1  # JobInput.numGpus is required by the API; the SDK has no default either
-# 1,000 pages of 500 jobs: far beyond any real platform, and a bound on a platform that never
-# says "last page".
-MAX_PAGES = 1000
+# 400 pages of 500 jobs (200,000 jobs): far beyond any real platform, and a bound on one that
+# never says "last page" while lying about its totalCount (~20 s of requests, not forever).
+MAX_PAGES = 400
 # Re-reads after an unknown outcome, each after waiting at least the request timeout.
 SETTLE_CHECKS = 2
 # A job's name on the platform: the configuration's name and the id of this run.
