@@ -61,7 +61,7 @@ def env_for(base_url: str, key: str, **extra: str) -> dict[str, str]:
 
 
 def jobs_named(server: EmulatorServer, base: str) -> list[str]:
-    nodes = server.data("{ jobs { nodes { id name } } }")["jobs"]["nodes"]
+    nodes = server.data("{ jobs(page: {}) { nodes { id name } } }")["jobs"]["nodes"]
     return [n["id"] for n in nodes if n["name"] == base or n["name"].startswith(base + "@")]
 
 
