@@ -291,3 +291,46 @@ def test_large_distinct_queries_from_a_read_only_key_stay_bounded(
     growth = _peak_rss_mb(emulator.process.pid) - before
     assert growth < 100, f"the emulator grew by {growth:.0f} MB"
     assert httpx.get(f"{emulator.base_url}/_emulator/health", timeout=10).status_code == 200
+
+
+# --------------------------------------------------------------------------- 5. wrong shapes
+
+
+def _reshape(what: str) -> Any:
+    def patch(body: dict[str, Any], answer: dict[str, Any]) -> Any:
+        data = answer["data"]
+        if what == "models-not-a-list":
+            data["models"] = "all of them"
+        elif what == "tp-not-a-number":
+            data["models"][0]["computeConfig"] = {"tp": "eight", "kvCacheLen": 1,
+                                                  "maxSeqLen": 1}
+        elif what == "services-an-object":
+            data["projects"][0]["modelServices"] = {"key": "x"}
+        elif what == "job-status-a-number-beside-secret-args":
+            data["jobs"]["nodes"] = [{"id": "j1", "name": "x", "status": 42,
+                                      "details": {"args": {"token": TOKEN}}}]
+        elif what == "data-null":
+            answer["data"] = None
+        elif what == "a-list-instead-of-an-object":
+            return [answer]
+        return answer
+    return patch
+
+
+@pytest.mark.parametrize("what", ["models-not-a-list", "tp-not-a-number", "services-an-object",
+                                  "job-status-a-number-beside-secret-args", "data-null",
+                                  "a-list-instead-of-an-object"])
+def test_an_answer_of_the_wrong_shape_is_one_message(what: str, emulator: EmulatorServer,
+                                                     proxy: Proxy, tmp_path: Path) -> None:
+    proxy.patch("ReadLive", _reshape(what))
+    ws = workspace(tmp_path, config("shapes"))
+    outcome = run_bounded("plan", str(ws), env=env_for(proxy.base_url, emulator.admin_key))
+    assert_refused(outcome, "ReadLive", secrets=[TOKEN, emulator.admin_key])
+
+
+def test_an_html_page_instead_of_json_is_one_message(emulator: EmulatorServer, proxy: Proxy,
+                                                     tmp_path: Path) -> None:
+    proxy.answer("ReadLive", lambda body: (200, "<html>login</html>"))
+    ws = workspace(tmp_path, config("html"))
+    outcome = run_bounded("plan", str(ws), env=env_for(proxy.base_url, emulator.admin_key))
+    assert_refused(outcome, "ReadLive")
