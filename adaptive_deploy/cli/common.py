@@ -48,16 +48,48 @@ def make_console(stderr: bool = False, width: int | None = None) -> Any:
 DEBUG_ENV = "ADAPTIVE_DEPLOY_DEBUG"
 
 
+class _RedactingBuffer(io.BufferedIOBase):
+    """The binary side of RedactingStream: bytes are decoded, redacted and re-encoded, so
+    writing bytes (click.echo of bytes, shell completion) cannot go around the redaction."""
+
+    def __init__(self, inner: Any, encoding: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._encoding = encoding
+
+    def write(self, data: Any) -> int:
+        from adaptive_deploy.redaction import redact
+
+        raw = bytes(data)
+        text = raw.decode(self._encoding, "surrogateescape")
+        self._inner.write(redact(text).encode(self._encoding, "surrogateescape"))
+        return len(raw)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def writable(self) -> bool:
+        return True
+
+
 class RedactingStream(io.TextIOBase):
     """A text stream that removes every registered secret (adaptive_deploy.redaction) from
     what is written to it. The CLI puts stdout and stderr behind it, so no output path —
-    rich tables, progress lines, JSON, log records, tracebacks — can show a secret.
-
-    It has no `.buffer`, so nothing (click's stream fixing included) writes around it."""
+    rich tables, progress lines, JSON, log records, tracebacks — can show a secret. Its
+    `.buffer` redacts too, so nothing (click's stream fixing included) writes around it."""
 
     def __init__(self, inner: Any) -> None:
         super().__init__()
         self._inner = inner
+        inner_buffer = getattr(inner, "buffer", None)
+        self._buffer = (None if inner_buffer is None
+                        else _RedactingBuffer(inner_buffer, self.encoding))
+
+    @property
+    def buffer(self) -> Any:
+        if self._buffer is None:
+            raise AttributeError("buffer")
+        return self._buffer
 
     def write(self, text: str) -> int:
         from adaptive_deploy.redaction import redact
@@ -68,6 +100,8 @@ class RedactingStream(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
+        if self._buffer is not None:
+            self._buffer.flush()
         self._inner.flush()
 
     def isatty(self) -> bool:
