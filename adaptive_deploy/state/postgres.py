@@ -201,8 +201,9 @@ def lock_key(workspace: str) -> int:
 def _recovery(workspace: str) -> str:
     return (
         "Restore the database from a backup, or run `adaptive-deploy state init DIR --force` "
-        f"to start a new empty state for workspace '{workspace}' (its history is kept), then "
-        "`adaptive-deploy import DIR` to adopt what is live."
+        f"to start a new empty state for workspace '{workspace}' (its history is kept); the "
+        "next plan then names the `adaptive-deploy import` command for each object that is "
+        "live."
     )
 
 

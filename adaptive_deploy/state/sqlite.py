@@ -164,8 +164,8 @@ def _rollback(conn: sqlite3.Connection) -> None:
 def _recovery(path: Path) -> str:
     return (
         f"Restore {path} from a backup, or run `adaptive-deploy state init DIR --force` to move "
-        f"it aside (kept as {path.name}.damaged-<time>) and start an empty state, then "
-        "`adaptive-deploy import DIR` to adopt what is live."
+        f"it aside (kept as {path.name}.damaged-<time>) and start an empty state; the next "
+        "plan then names the `adaptive-deploy import` command for each object that is live."
     )
 
 

@@ -92,7 +92,7 @@ def test_deleting_the_last_binding_of_an_unmanaged_model_is_refused(
     del config["projects"]["keep-support"]["deployments"]["support-lora-v3"]
     write_workspace(ws, config)
     plan = run_cli("plan", str(ws), env=env)
-    assert plan.code == 0
+    assert plan.code == 1                      # a plan that cannot be applied
     assert "error[AD508]" in plan.out and "model.support-lora-v3 is not managed" in plan.out
     refused = run_cli("apply", str(ws), "--auto-approve", "--allow-destroy", env=env)
     assert refused.code == 1 and "cannot be applied" in refused.err

@@ -40,7 +40,7 @@ def test_a_model_managed_by_another_workspace_on_the_same_platform_is_refused(
 
         b = write_workspace(tmp_path / "beta", _config(beta, 120000))
         plan = run_cli("plan", str(b), env=env)
-        assert plan.code == 0, plan.text
+        assert plan.code == 1, plan.text       # AD509: a plan that cannot be applied
         assert (f"error[AD509]: model.qwen-3-8b: workspace '{alpha}' already manages its "
                 "compute config on this platform") in plan.out
         assert "This plan cannot be applied" in plan.out

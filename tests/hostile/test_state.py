@@ -91,11 +91,16 @@ def test_state_init_force_recovers_and_import_is_the_next_step(applied: Path,
     assert done.code == 0, done.describe()
     assert "Moved the damaged" in done.out
     assert any(".damaged-" in p.name for p in state.parent.iterdir())
+    # what is live but no longer in state is not taken over silently: plan names the import
     plan = run_bounded("plan", str(ws))
-    assert plan.code == 0, plan.describe()
-    # what is live but no longer in state is reported as such (how it is adopted is the
-    # planner's business; the point here is that the recovery was explicit)
-    assert "exists on the platform but not in state" in plan.out
+    assert plan.code == 1, plan.describe()
+    assert "error[AD506]: project.support already exists on the platform" in plan.out
+    for address in ("project.support", "deployment.support/qwen-3-8b"):
+        assert f"adaptive-deploy import {ws} {address}" in plan.out
+        imported = run_bounded("import", address, str(ws))
+        assert imported.code == 0, imported.describe()
+    again = run_bounded("plan", str(ws), "--detailed-exitcode")
+    assert again.code == 0, again.describe()      # nothing lost, nothing duplicated
 
 
 def test_killed_apply_history_is_closed_as_interrupted(applied: Path, tmp_path: Path) -> None:

@@ -248,7 +248,8 @@ def test_existing_objects_are_refused_then_imported_by_address(
         },
     }))
     refused = run_cli("plan", str(ws), env=env)
-    assert refused.code == 0 and "This plan cannot be applied" in refused.out
+    # a plan that cannot be applied exits 1 (never 0 or 2: scripts read those as success)
+    assert refused.code == 1 and "This plan cannot be applied" in refused.out
     for addr in ("project.sales", "deployment.sales/qwen-3-8b"):
         assert f"error[AD506]: {addr} already exists on the platform" in refused.out
         assert f"`adaptive-deploy import {ws} {addr}`" in refused.out

@@ -181,6 +181,13 @@ CREATE TABLE workspaces (workspace TEXT PRIMARY KEY, lineage TEXT NOT NULL, seri
 CREATE TABLE resources (workspace TEXT NOT NULL, address TEXT NOT NULL, type TEXT NOT NULL,
     platform_id TEXT, applied TEXT NOT NULL, observed TEXT NOT NULL, fingerprint TEXT NOT NULL,
     updated_at REAL NOT NULL, serial INTEGER NOT NULL, PRIMARY KEY (workspace, address));
+CREATE TABLE history (seq INTEGER PRIMARY KEY AUTOINCREMENT, workspace TEXT NOT NULL,
+    id TEXT NOT NULL, started_at REAL NOT NULL, finished_at REAL, who TEXT NOT NULL,
+    operation TEXT NOT NULL, plan_digest TEXT, result TEXT NOT NULL, summary TEXT NOT NULL,
+    UNIQUE (workspace, id));
+CREATE TABLE locks (workspace TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL,
+    host TEXT NOT NULL, pid INTEGER NOT NULL, operation TEXT NOT NULL, created_at REAL NOT NULL,
+    proc_start INTEGER);
 INSERT INTO workspaces VALUES ('prod', '6f1f2c9e-3d4b-4a5c-8d7e-9f0a1b2c3d4e', 1, 1, 1.0);
 INSERT INTO resources VALUES ('prod', 'project.support', 'project', 'uc-1', '{"name":"S"}',
     '{"name":"S"}', 'fp', 2.0, 1);
@@ -189,7 +196,8 @@ PRAGMA user_version = 1;
 
 
 def test_schema_v1_state_is_migrated(tmp_path: Path) -> None:
-    # A state written before the platform identity and create intents existed.
+    # A state written before the platform identity and create intents existed (version 1
+    # created its four tables at once; one missing would be damage, see test_sqlite_damage).
     folder = tmp_path / ".adaptive-deploy"
     folder.mkdir()
     conn = sqlite3.connect(folder / "state.db")
