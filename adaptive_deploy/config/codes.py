@@ -28,6 +28,14 @@ SYMLINK_OUTSIDE = "AD117"
 LITERAL_API_KEY = "AD120"
 LITERAL_SECRET = "AD121"
 
+# Environments: overlays over a base directory (config/overlay.py).
+OVERLAY_BASE_NOT_FOUND = "AD150"
+OVERLAY_OUTSIDE_ROOT = "AD151"
+OVERLAY_CHAIN = "AD152"
+OVERLAY_INHERITED_KEY = "AD153"
+OVERLAY_REMOVE_NOTHING = "AD154"
+OVERLAY_DIRECTIVE = "AD155"
+
 # JSON Schema and model validation.
 UNKNOWN_KEY = "AD201"
 WRONG_TYPE = "AD202"
@@ -71,4 +79,10 @@ CODES: dict[str, str] = {
     UNSUPPORTED_VERSION: "Unsupported configuration format version",
     SCHEMA_VIOLATION: "Other JSON Schema violation",
     INVALID_VALUE: "Invalid value (model validation)",
+    OVERLAY_BASE_NOT_FOUND: "base names a directory that does not exist or holds no configuration",
+    OVERLAY_OUTSIDE_ROOT: "base is an absolute path or resolves outside the repository",
+    OVERLAY_CHAIN: "Chain of bases makes a cycle or is longer than 8 directories",
+    OVERLAY_INHERITED_KEY: "A base sets version, workspace, platform or state (never inherited)",
+    OVERLAY_REMOVE_NOTHING: "A remove path matches nothing in the base",
+    OVERLAY_DIRECTIVE: "Malformed base or remove (wrong type, or remove without base)",
 }

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from adaptive_deploy.config import codes, envref
+from adaptive_deploy.config import codes, envref, overlay
 from adaptive_deploy.config.sourcemap import Location, SourceMap
 from adaptive_deploy.diagnostics import (
     Diagnostic,
@@ -99,6 +99,13 @@ class LoadedConfig:
     source: SourceMap = field(default_factory=SourceMap)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     digest: str = ""
+    # Environments (config/overlay.py): the layers merged, this directory's own first;
+    # `kind` is workspace, environment (it has a base) or base (no version, workspace,
+    # platform or state); a base's content checked as a Workspace is `as_base`, never
+    # `workspace`, so nothing plans or applies a base by mistake.
+    layers: list[overlay.Layer] = field(default_factory=list)
+    kind: overlay.Kind = "workspace"
+    as_base: Workspace | None = None
 
     @property
     def valid(self) -> bool:
@@ -116,43 +123,66 @@ def config_digest(raw: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def load_config(directory: str | Path) -> LoadedConfig:
+def load_config(
+    directory: str | Path, *, root: Path | None = None, base_anchor: Path | None = None
+) -> LoadedConfig:
     """Load, merge and validate (stage 1) the workspace at `directory` (or one YAML file).
 
-    Never raises for bad input; problems are in `.diagnostics`, sorted by file and line.
+    A directory that says `base: DIR` is merged over its base (config/overlay.py); `root`
+    and `base_anchor` are passed on to `overlay.resolve`. Never raises for bad input;
+    problems are in `.diagnostics`, sorted by file and line.
     """
     target = Path(directory)
     loaded = LoadedConfig(directory=target if target.is_dir() else target.parent)
     diags: list[Diagnostic] = []
-    files = _collect_files(target, diags)
+    files, raw, source = load_layer(target, diags)
     loaded.files = files
+    if overlay.uses_overlay(raw):
+        raw, source, loaded.layers = overlay.resolve(
+            loaded.directory, files, raw, source, diags, load_layer=load_layer, root=root,
+            anchor=base_anchor)
+    else:
+        loaded.layers = [overlay.single(loaded.directory, files, raw, source)]
+    loaded.raw, loaded.source = raw, source
+    loaded.kind = overlay.kind_of(raw, loaded.layers)
+    loaded.digest = config_digest(loaded.raw)
+    if files and not has_errors(diags):
+        base = loaded.kind == "base"
+        diags.extend(_check_env_refs_and_secrets(loaded.raw, loaded.source))
+        diags.extend(_check_schema(loaded.raw, loaded.source, skip=_paths_of(diags),
+                                   workspace=not base))
+        if not has_errors(diags):
+            # A base has no version or workspace: checked as a workspace named after nothing.
+            data = {**loaded.raw, "version": 1, "workspace": "base"} if base else loaded.raw
+            workspace, model_diags = _build_workspace(data, loaded.source)
+            diags.extend(model_diags)
+            if not has_errors(diags) and workspace is not None:
+                # Files the configuration names (a config.json architecture) are read from
+                # the directory, then from each base (config/overlay.py).
+                workspace._files = overlay.file_source(loaded.layers)
+                if base:
+                    loaded.as_base = workspace
+                else:
+                    loaded.workspace = workspace
+    loaded.diagnostics = sorted_diagnostics(diags)
+    return loaded
+
+
+def load_layer(target: Path, diags: list[Diagnostic]) -> tuple[list[Path], dict[str, Any], SourceMap]:
+    """One directory's (or file's) own configuration: its files, their merged data and
+    positions; problems appended to `diags`."""
+    source = SourceMap()
+    files = _collect_files(target, diags)
     if files:
-        loaded.source.default_file = str(files[0])
-        loaded.source.add((), Location(str(files[0]), 1, 1))
+        source.default_file = str(files[0])
+        source.add((), Location(str(files[0]), 1, 1))
 
     documents: list[tuple[Path, dict[str, Any], SourceMap]] = []
     for path in files:
         doc = _load_file(path, diags)
         if doc is not None:
             documents.append((path, doc[0], doc[1]))
-
-    loaded.raw = _merge(documents, loaded.source, diags)
-    loaded.digest = config_digest(loaded.raw)
-    if files and not has_errors(diags):
-        diags.extend(_check_env_refs_and_secrets(loaded.raw, loaded.source))
-        diags.extend(_check_schema(loaded.raw, loaded.source, skip=_paths_of(diags)))
-        if not has_errors(diags):
-            workspace, model_diags = _build_workspace(loaded.raw, loaded.source)
-            diags.extend(model_diags)
-            loaded.workspace = workspace if not has_errors(diags) else None
-            if loaded.workspace is not None:
-                from adaptive_deploy.rules.hfconfig import DirectorySource
-
-                # Files the configuration names (a config.json architecture) are read from
-                # the workspace directory.
-                loaded.workspace._files = DirectorySource(loaded.directory)
-    loaded.diagnostics = sorted_diagnostics(diags)
-    return loaded
+    return files, _merge(documents, source, diags), source
 
 
 # --------------------------------------------------------------------------- files
@@ -725,12 +755,14 @@ def _show(value: Any, path: YamlPath) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _check_schema(raw: dict[str, Any], source: SourceMap, skip: set[YamlPath]) -> list[Diagnostic]:
+def _check_schema(
+    raw: dict[str, Any], source: SourceMap, skip: set[YamlPath], *, workspace: bool = True
+) -> list[Diagnostic]:
     from adaptive_deploy.config.schema import validator
 
     out: list[Diagnostic] = []
     seen: set[tuple[str, YamlPath]] = set()
-    for err in validator().iter_errors(raw):
+    for err in validator(workspace=workspace).iter_errors(raw):
         for d in _map_schema_error(err, source):
             if d.path in skip or (d.code, d.path) in seen:
                 continue

@@ -27,6 +27,33 @@ PACKAGE_SCHEMA = Path(__file__).with_name("schema.v1.json")
 # The published copy; exists in a source checkout, not in an installed wheel.
 PUBLISHED_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "adaptive-deploy.v1.schema.json"
 
+# The schema describes one file: a file of a multi-file workspace, a base directory's file
+# (environments, config/overlay.py) or an environment's overlay file each hold part of the
+# configuration, so the root requires nothing and an editor never reports a false "missing
+# version". The loader requires these keys when it validates a merged workspace.
+WORKSPACE_REQUIRED = ("version", "workspace")
+
+# Overlay directives: read and taken out by config/overlay.py before the merged configuration
+# is validated, so they only ever appear in one file of one layer.
+DIRECTIVES: dict[str, Any] = {
+    "base": {
+        "description": "Environments: relative path of the base directory this directory "
+        "extends (e.g. ../base). Its configuration is merged under this one: mappings merge "
+        "key by key, scalars and lists replace whole. A base sets no version, workspace, "
+        "platform or state; each environment sets its own.",
+        "type": "string",
+        "minLength": 1,
+    },
+    "remove": {
+        "description": "Environments: dotted YAML paths of the base to remove, e.g. "
+        "projects.sales.deployments.legal-lora-v2 (a key holding a dot may be quoted: "
+        "models.\"llama-3.1-8b\"). A path that matches nothing in the base is an error.",
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+        "minItems": 1,
+    },
+}
+
 
 def generate() -> dict[str, Any]:
     """Build the JSON Schema (Draft 2020-12) of config v1 from the pydantic models.
@@ -53,11 +80,15 @@ def generate() -> dict[str, Any]:
     body = Workspace.model_json_schema(schema_generator=_NoNull, mode="validation")
     body = _tidy(body, top=True)
     _add_catalog_examples(body)
+    body.pop("required", None)  # per file: see WORKSPACE_REQUIRED
+    body["properties"] = {**body["properties"], **DIRECTIVES}
     return {
         "$schema": DRAFT,
         "$id": SCHEMA_ID,
         "title": "adaptive-deploy configuration v1",
-        "description": "A workspace directory's *.yaml files, merged. See SPEC §2.",
+        "description": "One file of a workspace, environment or base directory (a directory's "
+        "*.yaml files are merged; see SPEC §2 and README 'Environments'). A merged workspace "
+        "requires version and workspace.",
         **{k: v for k, v in body.items() if k not in ("title", "description")},
     }
 
@@ -153,14 +184,18 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 @functools.cache
-def validator() -> Draft202012Validator:
-    """A cached jsonschema validator for the committed schema (references inlined).
+def validator(*, workspace: bool = True) -> Draft202012Validator:
+    """A cached jsonschema validator for the committed schema (references inlined); with
+    `workspace`, of a merged workspace (WORKSPACE_REQUIRED at the root), else of a base.
 
     jsonschema is imported here, not at module level: it costs ~0.15 s, which only commands
     that validate should pay (`--version` must stay fast)."""
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(inline_refs(load()))
+    body = inline_refs(load())
+    if workspace:
+        body["required"] = list(WORKSPACE_REQUIRED)
+    return Draft202012Validator(body)
 
 
 # Ranges that stage 2 checks with its own codes (AD340, AD350): the validation schema leaves
