@@ -180,6 +180,23 @@ def resources_of(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def resource_path(path: YamlPath) -> tuple[str, str]:
+    """A YAML path of the merged configuration as (address, field path) the way
+    `resources_of` splits it: `("models", "x", "compute_config", "tp")` →
+    `("model.x", "compute_config.tp")`; a whole resource has the field path ""."""
+    section, rest = str(path[0]), path[1:]
+    if section in SETTINGS_SECTIONS or not rest:
+        return section, format_path(rest)
+    key = str(rest[0])
+    if section == "projects" and len(rest) >= 3 and rest[1] == "deployments":
+        return str(Address.deployment(key, str(rest[2]))), format_path(rest[3:])
+    factory = {"compute_pools": Address.compute_pool, "models": Address.model,
+               "projects": Address.project, "jobs": Address.job}.get(section)
+    if factory is None:
+        return section, format_path(rest)
+    return str(factory(key)), format_path(rest[1:])
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 

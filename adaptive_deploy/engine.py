@@ -74,7 +74,19 @@ def load_config_or_raise(directory: str | Path) -> tuple[LoadedConfig, list[Diag
     diags = sorted_diagnostics(list(loaded.diagnostics))
     if has_errors(diags):
         raise ConfigError("the configuration is invalid", diags)
+    refuse_base(loaded, directory)
     return loaded, diags
+
+
+def refuse_base(loaded: LoadedConfig, directory: str | Path) -> None:
+    """A base directory (environments, config/overlay.py) has no platform and no state of its
+    own: nothing plans, applies or imports into it."""
+    if loaded.kind == "base":
+        raise UsageError(
+            f"{directory} is a base: it sets no version, workspace, platform or state, so it has "
+            "no platform and no state of its own. Use an environment directory that extends it "
+            "(its files say `base: ...`), or add `version: 1` and `workspace: NAME` to make it a "
+            "workspace")
 
 
 async def open_session(

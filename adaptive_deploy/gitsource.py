@@ -13,6 +13,7 @@ Only the `git` binary is used (subprocess, no shell), read-only: `rev-parse`, `l
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,10 +27,13 @@ _GIT_TIMEOUT_S = 30
 
 @dataclass(frozen=True)
 class GitSnapshot:
-    """The configuration files of one directory at one git ref, written to `directory`.
+    """The configuration files of one directory at one git ref — and of the base directories
+    it extends (environments, config/overlay.py) — written to `directory` under their
+    repository paths, so relative `base:` paths resolve as they do in the repository.
 
-    `names` maps each written file's name to its repository-relative path at the ref, e.g.
-    `models.yaml` → `deploy/models.yaml`; `label(name)` renders it as `REF:deploy/models.yaml`.
+    `names` maps each written file's path (relative to `directory`) to its repository path,
+    e.g. `deploy/models.yaml`; `label(name)` renders it as `REF:deploy/models.yaml`. `own`
+    lists the workspace directory's own files, `workspace_dir` is where they were written.
     """
 
     ref: str
@@ -38,15 +42,20 @@ class GitSnapshot:
     prefix: str  # the workspace directory relative to the repository root, "" or "deploy/"
     directory: Path
     names: dict[str, str] = field(default_factory=dict)
+    own: tuple[str, ...] = ()
+
+    @property
+    def workspace_dir(self) -> Path:
+        return self.directory / self.prefix if self.prefix else self.directory
 
     @property
     def files(self) -> list[Path]:
-        """The written files, sorted by name."""
+        """The written files, sorted by path."""
         return [self.directory / n for n in sorted(self.names)]
 
     def label(self, name: str) -> str:
-        """`REF:repo/relative/path` for a written file name."""
-        return f"{self.ref}:{self.names.get(name, self.prefix + name)}"
+        """`REF:repo/relative/path` for a written file's path."""
+        return f"{self.ref}:{self.names.get(name, name)}"
 
     def relabel(self, file: str | None) -> str | None:
         """Map a path inside the temporary directory onto its `REF:path` label; other paths
@@ -166,15 +175,50 @@ def read_blobs(repo_root: Path, commit: str, paths: Sequence[str]) -> dict[str, 
 
 def snapshot(directory: Path, ref: str, dest: Path) -> GitSnapshot:
     """Write the configuration files of `directory` as of `ref` into `dest` (which must exist
-    and be empty) and describe them. Files are written under their own names, so the loader
-    sees the same file names as in the working tree."""
+    and be empty) under their repository paths, followed by those of the base directories
+    its `base:` chain names at that ref, and describe them. Load the result with
+    `load_config(snap.workspace_dir, root=snap.directory)`."""
     repo_root, prefix = locate(directory)
     commit = resolve_ref(repo_root, ref)
+    names: dict[str, str] = {}
+    own = _write(repo_root, commit, prefix, dest, names)
+    current, seen = prefix, {prefix}
+    for _ in range(MAX_BASES):
+        base = _base_of(dest / current) if current else _base_of(dest)
+        if base is None:
+            break
+        joined = posixpath.normpath(posixpath.join(current or ".", base))
+        # Outside the repository or already read: the loader reports it (AD151, AD152).
+        if joined.startswith("..") or posixpath.isabs(base) or joined == ".":
+            break
+        current = joined + "/"
+        if current in seen:
+            break
+        seen.add(current)
+        _write(repo_root, commit, current, dest, names)
+    return GitSnapshot(ref, commit, repo_root, prefix, dest, names, tuple(own))
+
+
+MAX_BASES = 8
+
+
+def _write(repo_root: Path, commit: str, prefix: str, dest: Path, names: dict[str, str]) -> list[str]:
     paths = list_config_files(repo_root, commit, prefix)
     blobs = read_blobs(repo_root, commit, paths)
-    names: dict[str, str] = {}
     for path, data in blobs.items():
-        name = path.rsplit("/", 1)[-1]
-        (dest / name).write_bytes(data)
-        names[name] = path
-    return GitSnapshot(ref, commit, repo_root, prefix, dest, names)
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        names[path] = path
+    return paths
+
+
+def _base_of(directory: Path) -> str | None:
+    """The `base:` a written directory's files name, if any."""
+    from adaptive_deploy.config.loader import load_layer
+
+    if not directory.is_dir():
+        return None
+    _, raw, _ = load_layer(directory, [])
+    base = raw.get("base")
+    return base.strip() if isinstance(base, str) and base.strip() else None

@@ -476,6 +476,10 @@ def _load_existing(directory: Path, load_config: Any, partial: bool = False) -> 
     ):
         return None
     loaded = load_config(directory)
+    if loaded.kind == "base":
+        from adaptive_deploy.engine import refuse_base
+
+        refuse_base(loaded, directory)
     errors = [d for d in loaded.diagnostics if d.is_error]
     if errors and not (partial or _only_missing_header(loaded.raw, errors)):
         raise ConfigError(f"the configuration in {directory} is invalid; fix it before importing",
@@ -505,7 +509,8 @@ def _validate_merged(
             shutil.copyfile(path, scratch / Path(path).name)
         for name, text in files.items():
             (scratch / name).write_text(text, encoding="utf-8")
-        loaded = load_config(scratch)
+        # An environment's `base: ../base` is relative to where its files will live.
+        loaded = load_config(scratch, base_anchor=dest if dest.is_dir() else None)
         diags = list(loaded.diagnostics)
         if not has_errors(diags):
             diags += rules.validate(loaded, live)

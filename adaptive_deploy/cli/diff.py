@@ -1,4 +1,6 @@
-"""`adaptive-deploy diff [DIR] --base GIT_REF`: offline config-to-config diff with memory impact.
+"""`adaptive-deploy diff [DIR] --base GIT_REF` and `diff SOURCE TARGET`: offline
+config-to-config diff with memory impact — against a git ref, or the promotion of one
+environment's configuration to another (adaptive_deploy/environments.py).
 
 Needs no platform, no state and no secrets, so it runs in pull requests from forks. Exit codes:
 0 no differences, 2 differences, 1 error (unknown ref, not a git repository, invalid config on
@@ -32,7 +34,7 @@ def _load_checked(directory: Path, side: str, snap: GitSnapshot | None = None) -
     from adaptive_deploy.diagnostics import has_errors, sorted_diagnostics
     from adaptive_deploy.errors import ConfigError
 
-    loaded = load_config(directory)
+    loaded = load_config(directory, root=snap.directory if snap is not None else None)
     diagnostics = list(loaded.diagnostics)
     if snap is not None:
         diagnostics = [dataclasses.replace(d, file=snap.relabel(d.file)) for d in diagnostics]
@@ -53,8 +55,8 @@ def compute_diff(directory: Path, base_ref: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="adaptive-deploy-base-") as tmp:
         snap = gitsource.snapshot(directory, base_ref, Path(tmp))
         where = f"{base_ref} ({snap.commit[:12]})"
-        if snap.names:
-            base = _load_checked(Path(tmp), f"at {base_ref}", snap)
+        if snap.own:
+            base = _load_checked(snap.workspace_dir, f"at {base_ref}", snap)
             base_raw, base_workspace = base.raw, base.workspace
             if base_workspace is not None:
                 from adaptive_deploy.rules.hfconfig import GitRefSource
@@ -68,7 +70,7 @@ def compute_diff(directory: Path, base_ref: str) -> dict[str, Any]:
             base_raw, head.raw, base_workspace=base_workspace, head_workspace=head.workspace,
             base=where, head=f"working tree ({snap.prefix or './'})",
         )
-        if not snap.names:
+        if not snap.own:
             result.notes.append(f"no configuration files in {snap.prefix or './'} at {base_ref}")
     return result.to_dict()
 
@@ -90,26 +92,43 @@ class _DiffCommand(click.Command):
 
 @click.command("diff", cls=_DiffCommand)
 @click.argument(
-    "directory", default=".", required=False,
+    "directories", nargs=-1,
     type=click.Path(file_okay=False, path_type=Path),
 )
 @click.option(
-    "--base", "base_ref", required=True, metavar="GIT_REF",
-    help="Git ref to compare against, e.g. origin/main or HEAD~1.",
+    "--base", "base_ref", metavar="GIT_REF",
+    help="Git ref to compare DIR against, e.g. origin/main or HEAD~1.",
 )
 @format_option("text", "json", "markdown")
 @handle_errors
-def command(directory: Path, base_ref: str, fmt: str) -> None:
-    """Compare the configuration in DIR with the one committed at GIT_REF.
+def command(directories: tuple[Path, ...], base_ref: str | None, fmt: str) -> None:
+    """Compare the configuration in DIR with the one committed at GIT_REF (`diff DIR --base
+    REF`), or show what promoting SOURCE's configuration to TARGET would change (`diff
+    SOURCE TARGET`, two environment directories, e.g. envs/staging envs/production).
 
     Reports per address the added, removed and changed fields, and the per-GPU memory impact
     of changes to kv_cache_len, tp, precision, draft, adapters, placement pools or
-    architecture. Offline: no platform, state or secrets needed. Exit 0: no differences,
-    2: differences, 1: error.
+    architecture. A promotion keeps the values TARGET sets in its own files and lists them as
+    environment-specific. Offline: no platform, state or secrets needed. Exit 0: no
+    differences, 2: differences, 1: error (or a promotion that would make TARGET invalid).
     """
+    from adaptive_deploy.errors import UsageError
+
+    if len(directories) == 2:
+        if base_ref is not None:
+            raise UsageError("diff takes either --base GIT_REF (one directory) or two "
+                             "directories (SOURCE TARGET), not both")
+        _promotion(directories[0], directories[1], fmt)
+        return
+    if len(directories) > 2:
+        raise UsageError("diff compares one directory with --base GIT_REF, or two directories "
+                         f"(SOURCE TARGET); got {len(directories)} directories")
+    if base_ref is None:
+        raise UsageError("diff needs --base GIT_REF (compare DIR with a git ref) or two "
+                         "directories (SOURCE TARGET: what promoting SOURCE to TARGET changes)")
     from adaptive_deploy.render import configdiff as render
 
-    doc = compute_diff(directory, base_ref)
+    doc = compute_diff(directories[0] if directories else Path("."), base_ref)
     if fmt == "json":
         out = render.render_json(doc)
     elif fmt == "markdown":
@@ -117,4 +136,26 @@ def command(directory: Path, base_ref: str, fmt: str) -> None:
     else:
         out = render.render_text(doc, color=use_color())
     click.echo(out, nl=False)
+    sys.exit(EXIT_DIFFERENCES if doc["differences"] else EXIT_NO_DIFFERENCES)
+
+
+def _promotion(source: Path, target: Path, fmt: str) -> None:
+    from adaptive_deploy.environments import promotion
+    from adaptive_deploy.errors import UsageError
+    from adaptive_deploy.render import promotion as render
+
+    for directory in (source, target):
+        if not directory.is_dir():
+            raise UsageError(f"{directory}: no such directory")
+    result = promotion(source, target)
+    doc = result.to_dict()
+    if fmt == "json":
+        out = render.render_json(doc)
+    elif fmt == "markdown":
+        out = render.render_markdown(doc)
+    else:
+        out = render.render_text(doc, color=use_color())
+    click.echo(out, nl=False)
+    if not result.valid:
+        sys.exit(1)
     sys.exit(EXIT_DIFFERENCES if doc["differences"] else EXIT_NO_DIFFERENCES)

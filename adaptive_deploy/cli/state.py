@@ -48,6 +48,10 @@ def _workspace(directory: str) -> Any:
     if not path.is_dir():
         raise UsageError(f"{directory}: no such directory")
     loaded = load_config(path)
+    if loaded.kind == "base" and loaded.as_base is not None:
+        from adaptive_deploy.engine import refuse_base
+
+        refuse_base(loaded, directory)
     if loaded.workspace is None:
         if not loaded.files:
             raise UsageError(f"{directory}: no *.yaml or *.yml configuration files")

@@ -290,7 +290,7 @@ def _apply_removals(
                 loc.column if loc else None, ("remove",)))
             continue
         removal.path = path
-        data = _without(data, path)
+        data = without(data, path)
         removed.add(path)
     return data, removed
 
@@ -310,14 +310,14 @@ def _near_miss(text: str, data: Mapping[str, Any]) -> str:
     return ""
 
 
-def _without(data: dict[str, Any], path: YamlPath) -> dict[str, Any]:
+def without(data: dict[str, Any], path: YamlPath) -> dict[str, Any]:
     """A copy of `data` without `path` (only the mappings along the path are copied)."""
     head = str(path[0])  # removal paths are mapping keys only (see parse_path)
     out = dict(data)
     if len(path) == 1:
         del out[head]
     else:
-        out[head] = _without(data[head], path[1:])
+        out[head] = without(data[head], path[1:])
     return out
 
 

@@ -144,6 +144,14 @@ def load_seed(name: str) -> dict[str, Any]:
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise InvalidInput(f"seed {name!r} is not a mapping")
+    parent = data.pop("extends", None)
+    if isinstance(parent, str):
+        # `extends: default`: a bundled inventory with some top-level sections replaced.
+        if parent == name or not re.fullmatch(r"[a-z0-9_-]+", parent):
+            raise InvalidInput(f"seed {name!r} extends an invalid seed {parent!r}")
+        base = load_seed(parent)
+        merged_gpus = {**base.get("gpus", {}), **data.pop("gpus", {})}
+        data = {**base, **data, "gpus": merged_gpus}
     return data
 
 

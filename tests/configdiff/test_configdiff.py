@@ -193,9 +193,12 @@ def test_gitsource_reads_only_the_directory_at_the_ref(tmp_path: Path) -> None:
     dest.mkdir()
     snap = gitsource.snapshot(repo.workspace, "HEAD", dest)
     assert snap.prefix == "infra/deploy/"
-    assert snap.names == {"a.yaml": "infra/deploy/a.yaml", "b.yml": "infra/deploy/b.yml"}
-    assert (dest / "a.yaml").read_text() == "version: 1\n"
-    assert snap.relabel(str(dest / "a.yaml")) == "HEAD:infra/deploy/a.yaml"
+    assert snap.names == {"infra/deploy/a.yaml": "infra/deploy/a.yaml",
+                          "infra/deploy/b.yml": "infra/deploy/b.yml"}
+    assert snap.own == ("infra/deploy/a.yaml", "infra/deploy/b.yml")
+    assert snap.workspace_dir == dest / "infra" / "deploy"
+    assert (snap.workspace_dir / "a.yaml").read_text() == "version: 1\n"
+    assert snap.relabel(str(snap.workspace_dir / "a.yaml")) == "HEAD:infra/deploy/a.yaml"
     assert snap.relabel("elsewhere.yaml") == "elsewhere.yaml"
 
 
