@@ -96,7 +96,8 @@ def test_explain_shows_the_layer_a_value_comes_from(example: Path) -> None:
     out = result.stdout
     assert "models.qwen-3-8b.compute_config.kv_cache_len = 300000" in out
     assert f"final value at {prod / 'cluster.yaml'}:7:" in out
-    assert f"environment {prod} sets 300000" in out
+    assert f"base        {example / 'base'} sets 65536  ({example / 'base' / 'models.yaml'}:8:" in out
+    assert f"environment {prod} overrides with 300000  ({prod / 'cluster.yaml'}:7:" in out
     assert f"base        {example / 'base'} sets 32768" in out
     assert "projects.sales.deployments.legal-lora-v2 is not in the merged configuration" in out
     assert f"environment {prod} removes it  ({prod / 'environment.yaml'}:6:5)" in out
