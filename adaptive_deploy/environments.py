@@ -93,6 +93,28 @@ def check(directory: str | Path) -> DirectoryCheck:
     return result
 
 
+def shared_workspace_names(checks: list[DirectoryCheck]) -> None:
+    """Warn (AD156) in every directory after the first that names the same workspace: with a
+    shared state backend (postgres) both would read and write one state under one lock."""
+    from adaptive_deploy.config import codes
+    from adaptive_deploy.diagnostics import Severity
+
+    first: dict[str, DirectoryCheck] = {}
+    for c in checks:
+        ws = c.loaded.workspace
+        if ws is None:
+            continue
+        other = first.setdefault(ws.workspace, c)
+        if other is c:
+            continue
+        c.diagnostics.append(c.loaded.source.diagnostic(
+            Severity.WARNING, codes.SHARED_WORKSPACE_NAME,
+            f"workspace '{ws.workspace}' is also the workspace of {other.directory}: with a "
+            "shared state backend (postgres) both would use one state and one lock; give each "
+            "environment its own name", ("workspace",), value=True))
+        c.diagnostics = sorted_diagnostics(c.diagnostics)
+
+
 def _pool_at(raw: Mapping[str, Any], path: YamlPath) -> Any:
     """The pool a placement entry names (diagnostics about a pool point at it)."""
     value = overlay.get(raw, path)

@@ -40,7 +40,7 @@ def command(directories: tuple[str, ...], explain: tuple[str, ...], fmt: str) ->
     Exit 0 when every directory is valid (warnings allowed), 1 when any has errors.
     """
     from adaptive_deploy.diagnostics import has_errors, sorted_diagnostics
-    from adaptive_deploy.environments import check
+    from adaptive_deploy.environments import check, shared_workspace_names
     from adaptive_deploy.render import diagnostics as render
     from adaptive_deploy.render import environments as render_env
     from adaptive_deploy.render.escape import md_code, md_text
@@ -50,6 +50,7 @@ def command(directories: tuple[str, ...], explain: tuple[str, ...], fmt: str) ->
         _explain(dirs, explain, fmt)
         return
     checks = [check(d) for d in dirs]
+    shared_workspace_names(checks)
     every = sorted_diagnostics([d for c in checks for d in c.diagnostics])
     plain = len(checks) == 1 and checks[0].kind == "workspace"
     if fmt == "json":

@@ -35,6 +35,7 @@ OVERLAY_CHAIN = "AD152"
 OVERLAY_INHERITED_KEY = "AD153"
 OVERLAY_REMOVE_NOTHING = "AD154"
 OVERLAY_DIRECTIVE = "AD155"
+SHARED_WORKSPACE_NAME = "AD156"
 
 # JSON Schema and model validation.
 UNKNOWN_KEY = "AD201"
@@ -85,4 +86,5 @@ CODES: dict[str, str] = {
     OVERLAY_INHERITED_KEY: "A base sets version, workspace, platform or state (never inherited)",
     OVERLAY_REMOVE_NOTHING: "A remove path matches nothing in the base",
     OVERLAY_DIRECTIVE: "Malformed base or remove (wrong type, or remove without base)",
+    SHARED_WORKSPACE_NAME: "Two directories validated together name the same workspace (warning)",
 }

@@ -72,6 +72,15 @@ def test_validate_exits_with_the_worst_code_and_checks_every_directory(example: 
     assert "::error file=" in gh.stdout and "broken.yaml" in gh.stdout
 
 
+def test_two_environments_with_one_workspace_name_are_warned(example: Path) -> None:
+    env = example / "production" / "environment.yaml"
+    env.write_text(env.read_text().replace("workspace: production", "workspace: staging"))
+    result = run("validate", str(example / "staging"), str(example / "production"))
+    assert result.exit_code == 0
+    assert f"{env}:3:12: warning[AD156]: workspace 'staging' is also the workspace of " \
+        f"{example / 'staging'}" in result.stdout
+
+
 def test_a_single_plain_workspace_prints_as_before(tmp_path: Path) -> None:
     ws = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
     result = run("validate", str(ws))
