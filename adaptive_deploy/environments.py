@@ -261,3 +261,47 @@ def _load_environment(directory: str | Path) -> LoadedConfig:
 
     loaded, _ = load_config_or_raise(directory)
     return loaded
+
+
+# ------------------------------------------------------------------------------ which ones
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A directory's kind and the directories of its layers (its own first): what CI needs to
+    run one job per environment and to know which ones a change touches."""
+
+    directory: str
+    kind: str
+    layers: tuple[str, ...]
+    touched: bool | None = None   # None: not asked
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"directory": self.directory, "kind": self.kind, "layers": list(self.layers),
+                "touched": self.touched}
+
+
+def layout(directory: str | Path, changed: set[Path] | None = None) -> Layout:
+    """Kind and layers of `directory` (stage 1 only: no rules). With `changed` (resolved paths
+    of changed files), whether a configuration file of any of its layers is among them — a
+    change to a base touches every environment that extends it."""
+    from adaptive_deploy.config.loader import YAML_SUFFIXES, load_config
+
+    loaded = load_config(directory)
+    dirs = [layer.directory for layer in loaded.layers] or [Path(directory)]
+    touched = None
+    if changed is not None:
+        own = {d.resolve() for d in dirs}
+        touched = any(p.parent in own and p.name.endswith(YAML_SUFFIXES) for p in changed)
+    return Layout(str(directory), loaded.kind, tuple(str(d) for d in dirs), touched)
+
+
+def changed_since(ref: str, cwd: Path) -> set[Path]:
+    """Resolved paths of the files that differ between `ref` and the working tree (added,
+    changed, removed, renamed both ways) in the git repository holding `cwd`."""
+    from adaptive_deploy import gitsource
+
+    root, _ = gitsource.locate(cwd)
+    commit = gitsource.resolve_ref(root, ref)
+    names = gitsource.changed_files(root, commit)
+    return {(root / name).resolve() for name in names}

@@ -173,6 +173,13 @@ def read_blobs(repo_root: Path, commit: str, paths: Sequence[str]) -> dict[str, 
     return contents
 
 
+def changed_files(repo_root: Path, commit: str) -> list[str]:
+    """Repository-relative paths that differ between `commit` and the working tree (both
+    sides of a rename; untracked files are not included)."""
+    out = _git(["diff", "--name-only", "-z", "--no-renames", commit, "--"], cwd=repo_root)
+    return sorted({p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p})
+
+
 def snapshot(directory: Path, ref: str, dest: Path) -> GitSnapshot:
     """Write the configuration files of `directory` as of `ref` into `dest` (which must exist
     and be empty) under their repository paths, followed by those of the base directories

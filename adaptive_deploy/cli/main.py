@@ -30,6 +30,7 @@ _COMMANDS = {
     "drift": ("drift", "Report changes made outside adaptive-deploy."),
     "diff": ("diff", "Semantic config-to-config diff against a git ref, with memory impact."),
     "import": ("import_", "Write config for live objects and adopt them into state."),
+    "environments": ("environments", "List directories' kinds and layers; which a change touches."),
     "state": ("state", "Inspect state and release locks."),
     "emulator": ("emulator", "Run the reference platform (emulator)."),
 }

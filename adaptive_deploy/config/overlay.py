@@ -206,20 +206,29 @@ def _stack(
     if base_dir is None:
         return layer.raw, layer.source
     own_diags: list[Diagnostic] = []
-    files, raw, source = load_layer(base_dir, own_diags)
+    files, raw, source = load_layer(_shown(base_dir), own_diags)
     if not files:
         diags.append(_at_base(layer, codes.OVERLAY_BASE_NOT_FOUND,
                               f"base {layer.base!r} ({base_dir}) holds no *.yaml or *.yml file"))
         return layer.raw, layer.source
     diags.extend(own_diags)
-    base = _own_layer(base_dir, files, raw, source, diags)
+    base = _own_layer(_shown(base_dir), files, raw, source, diags)
     base.role = "base"
     _refuse_environment_keys(base, diags)
     layers.append(base)
     under_raw, under_source = _stack(base, base_dir, boundary, layers, [*chain, base_dir], diags,
                                      load_layer)
-    under_raw, removed = _apply_removals(layer, base_dir, under_raw, diags)
+    under_raw, removed = _apply_removals(layer, _shown(base_dir), under_raw, diags)
     return merge(under_raw, under_source, layer.raw, layer.source, removed)
+
+
+def _shown(directory: Path) -> Path:
+    """A resolved base directory as paths are shown: relative to the current directory when
+    it lies below it (as the environment's own paths usually are), else absolute."""
+    try:
+        return directory.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return directory
 
 
 def _at_base(layer: Layer, code: str, message: str) -> Diagnostic:

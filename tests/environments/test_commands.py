@@ -275,3 +275,47 @@ def test_diff_base_ref_reads_the_base_directory_at_the_ref(tmp_path: Path) -> No
     bad = run("diff", str(repo.workspace), "--base", "HEAD")
     assert bad.exit_code == 1
     assert "HEAD:deploy/base/models.yaml:" in bad.output and "error[AD105]" in bad.output
+
+
+# ------------------------------------------------------------------------------ environments
+
+
+def test_environments_lists_kinds_layers_and_targets(example: Path) -> None:
+    dirs = [str(example / d) for d in ("base", "production", "staging")]
+    doc = json.loads(run("environments", *dirs, "--format", "json").stdout)
+    assert doc["targets"] == dirs[1:]
+    assert [(d["kind"], d["touched"]) for d in doc["directories"]] == [
+        ("base", None), ("environment", None), ("environment", None)]
+    assert doc["directories"][1]["layers"] == [dirs[1], dirs[0]]
+    text = run("environments", *dirs).stdout
+    assert f"{dirs[2]}: environment over {dirs[0]}" in text
+
+
+def test_environments_changed_since_a_ref_follows_bases(tmp_path: Path) -> None:
+    repo = GitRepo(tmp_path / "repo", subdir="")
+    shutil.copytree(EXAMPLE, repo.root / "envs", ignore=shutil.ignore_patterns(".adaptive-deploy"))
+    repo.commit("environments")
+    envs = repo.root / "envs"
+    dirs = [str(envs / d) for d in ("base", "production", "staging")]
+
+    def targets() -> list[str]:
+        result = run("environments", *dirs, "--changed-since", "HEAD", "--format", "json")
+        assert result.exit_code == 0, result.output
+        found: list[str] = json.loads(result.stdout)["targets"]
+        return found
+
+    assert targets() == []
+    trial = envs / "staging" / "trial.yaml"
+    trial.write_text(trial.read_text() + "# tweak\n")
+    assert targets() == [dirs[2]]
+    repo.commit("staging only")
+    (envs / "base" / "projects.yaml").unlink()  # a base change (here a removal) touches both
+    assert targets() == dirs[1:]
+    repo.commit("base")
+    notes = envs / "production" / "README.txt"
+    notes.write_text("not configuration\n")
+    repo.commit("docs")
+    notes.write_text("still not configuration\n")  # a tracked file that is not YAML
+    assert targets() == []
+    bad = run("environments", *dirs, "--changed-since", "no-such-ref")
+    assert bad.exit_code == 1 and "unknown git ref" in bad.output
