@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.helpers import Result, run_cli
-from tests.emulator.ops import MODEL, PROJECT
+from tests.emulator.ops import COMPUTE, MODEL, PROJECT
 from tests.fixtures.emulator import EmulatorServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "environments"
@@ -127,6 +127,14 @@ def test_the_example_converges_on_two_platforms_at_once(
     assert "deployment.sales/legal-lora-v2" in addresses["staging"]
     assert "deployment.sales/legal-lora-v2" not in addresses["production"]
     assert states["staging"]["lineage"] != states["production"]["lineage"]
+
+    # A change made on production's platform is production's drift, not staging's.
+    production.data(COMPUTE, {"k": "qwen-3-8b", "i": {"kvCacheLen": 250000}})
+    drift = run_both(("drift", str(example / "staging")), ("drift", str(example / "production")),
+                     env=env)
+    assert drift[0].code == 0, drift[0].text
+    assert drift[1].code == 2, drift[1].text
+    assert "model.qwen-3-8b kv_cache_len: last applied 300000, live 250000" in drift[1].out
 
 
 def test_an_environment_touches_only_its_own_platform_and_state(
