@@ -59,10 +59,17 @@ def compute_diff(directory: Path, base_ref: str) -> dict[str, Any]:
             base = _load_checked(snap.workspace_dir, f"at {base_ref}", snap)
             base_raw, base_workspace = base.raw, base.workspace
             if base_workspace is not None:
+                from adaptive_deploy.config import overlay
                 from adaptive_deploy.rules.hfconfig import GitRefSource
 
-                # A config.json architecture is read as committed at the ref, too.
-                base_workspace._files = GitRefSource(snap.repo_root, snap.commit, snap.prefix, base_ref)
+                def at_ref(layer_dir: Path) -> GitRefSource:
+                    rel = layer_dir.resolve().relative_to(snap.directory.resolve()).as_posix()
+                    prefix = "" if rel == "." else rel + "/"
+                    return GitRefSource(snap.repo_root, snap.commit, prefix, base_ref)
+
+                # A config.json architecture is read as committed at the ref, too (from the
+                # directory, then from each base, as in the working tree).
+                base_workspace._files = overlay.file_source(base.layers, at_ref)
         else:
             # The workspace did not exist at the base: everything is an addition.
             base_raw, base_workspace = {}, None

@@ -440,3 +440,42 @@ models:
     assert [(s.role, s.action) for s in removed.steps] == [("base", "sets"), ("environment", "removes")]
     assert removed.steps[1].line == line_of(env / "env.yaml", "remove:")
     assert overlay.explain("models.nothing", loaded.raw, loaded.source, loaded.layers) is None
+
+
+# ------------------------------------------------------------------------------ named files
+
+
+def test_a_config_json_architecture_is_found_in_the_layer_that_holds_it(tmp_path: Path) -> None:
+    """`architecture: path/config.json` in a base is read from the base directory; an
+    environment's own file of the same path wins (it is the environment's layer)."""
+    import json
+
+    from tests.rules.test_hfconfig import QWEN3_8B
+
+    base = write(tmp_path / "base", main__yaml="""\
+models:
+  my-model:
+    architecture: models/my-model/config.json
+    compute_config: {tp: 1, kv_cache_len: 100000}
+projects:
+  p:
+    deployments:
+      my-model: {placement: {compute_pools: [general]}}
+""")
+    (base / "models" / "my-model").mkdir(parents=True)
+    (base / "models" / "my-model" / "config.json").write_text(json.dumps(QWEN3_8B))
+    env = write(tmp_path / "staging", env__yaml=STAGING)
+    loaded = load_config(env)
+    assert loaded.diagnostics == [] and rules.validate(loaded) == []
+    from adaptive_deploy.rules.memory import fit_report
+
+    assert loaded.workspace is not None
+    [row] = fit_report(loaded.workspace)
+    assert row.verdict == "fits" and round(row.breakdown.weights / 2**30, 2) == 15.26  # type: ignore[union-attr]
+    # The environment's own copy (here a smaller model) is the one read.
+    (env / "models" / "my-model").mkdir(parents=True)
+    small = {**QWEN3_8B, "num_hidden_layers": 18}
+    (env / "models" / "my-model" / "config.json").write_text(json.dumps(small))
+    [row2] = fit_report(load_config(env).workspace)  # type: ignore[arg-type]
+    assert row2.breakdown is not None and row.breakdown is not None
+    assert row2.breakdown.weights < row.breakdown.weights
