@@ -27,10 +27,9 @@ PACKAGE_SCHEMA = Path(__file__).with_name("schema.v1.json")
 # The published copy; exists in a source checkout, not in an installed wheel.
 PUBLISHED_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "adaptive-deploy.v1.schema.json"
 
-# The schema describes one file: a file of a multi-file workspace, a base directory's file
-# (environments, config/overlay.py) or an environment's overlay file each hold part of the
-# configuration, so the root requires nothing and an editor never reports a false "missing
-# version". The loader requires these keys when it validates a merged workspace.
+# The root keys a merged workspace requires. A base directory (environments,
+# config/overlay.py) has neither, so the loader validates a base without them; the editor
+# schema, which describes ONE file, never requires them.
 WORKSPACE_REQUIRED = ("version", "workspace")
 
 # Overlay directives: read and taken out by config/overlay.py before the merged configuration
@@ -80,15 +79,14 @@ def generate() -> dict[str, Any]:
     body = Workspace.model_json_schema(schema_generator=_NoNull, mode="validation")
     body = _tidy(body, top=True)
     _add_catalog_examples(body)
-    body.pop("required", None)  # per file: see WORKSPACE_REQUIRED
+    body["required"] = list(WORKSPACE_REQUIRED)
     body["properties"] = {**body["properties"], **DIRECTIVES}
     return {
         "$schema": DRAFT,
         "$id": SCHEMA_ID,
         "title": "adaptive-deploy configuration v1",
-        "description": "One file of a workspace, environment or base directory (a directory's "
-        "*.yaml files are merged; see SPEC §2 and README 'Environments'). A merged workspace "
-        "requires version and workspace.",
+        "description": "A workspace directory's *.yaml files, merged. See SPEC §2 (and README "
+        "'Environments' for base and remove).",
         **{k: v for k, v in body.items() if k not in ("title", "description")},
     }
 
@@ -193,8 +191,8 @@ def validator(*, workspace: bool = True) -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
     body = inline_refs(load())
-    if workspace:
-        body["required"] = list(WORKSPACE_REQUIRED)
+    if not workspace:
+        body.pop("required", None)
     return Draft202012Validator(body)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from adaptive_deploy.render.configdiff import value_text
 from adaptive_deploy.render.diagnostics import relative_file
+from adaptive_deploy.render.escape import text as esc
 
 _ACTION = {"sets": "sets", "overrides": "overrides with", "merges": "merges into it",
            "removes": "removes it"}
@@ -17,9 +18,9 @@ _ACTION = {"sets": "sets", "overrides": "overrides with", "merges": "merges into
 
 def heading(check: Mapping[str, Any]) -> str:
     """`envs/staging: environment over ../base` and the like (DirectoryCheck.to_dict())."""
-    directory, kind = check["directory"], check["kind"]
+    directory, kind = esc(check["directory"]), check["kind"]
     if kind == "environment":
-        chain = " → ".join(str(relative_file(layer["directory"])) for layer in check["layers"][1:])
+        chain = " → ".join(esc(relative_file(layer["directory"])) for layer in check["layers"][1:])
         return f"{directory}: environment over {chain}"
     if kind == "base":
         return f"{directory}: base"
@@ -27,25 +28,25 @@ def heading(check: Mapping[str, Any]) -> str:
 
 
 def _short(value: Any) -> str:
-    text = value_text(value)
+    text = esc(value_text(value))
     return text if len(text) <= 70 else text[:67] + "..."
 
 
 def explain_text(doc: Mapping[str, Any]) -> str:
     """An explanation (overlay.Explanation.to_dict()) in words, base first."""
-    path = doc["path"]
+    path = esc(doc["path"])
     if doc["defined"]:
-        where = ":".join(str(v) for v in (relative_file(doc["file"]), doc["line"], doc["column"])
-                         if v)
+        where = esc(":".join(str(v) for v in (relative_file(doc["file"]), doc["line"],
+                                              doc["column"]) if v))
         lines = [f"{path} = {_short(doc['value'])}", f"  final value at {where}"]
     else:
         lines = [f"{path} is not in the merged configuration"]
     for step in doc["layers"]:
-        where = ":".join(str(v) for v in (relative_file(step["file"]), step["line"], step["column"])
-                         if v)
+        where = esc(":".join(str(v) for v in (relative_file(step["file"]), step["line"],
+                                              step["column"]) if v))
         what = _ACTION[step["action"]]
         value = f" {_short(step['value'])}" if step["action"] in ("sets", "overrides") else ""
-        lines.append(f"  {step['role']:<11} {relative_file(step['directory'])} {what}{value}"
+        lines.append(f"  {step['role']:<11} {esc(relative_file(step['directory']))} {what}{value}"
                      f"  ({where})")
     return "\n".join(lines) + "\n"
 

@@ -3,7 +3,8 @@
 The changes and the memory impact are the configdiff document and render as `diff --base`
 does (render/configdiff.py); this module adds what is particular to environments: the values
 the target pins in its own files (kept on promotion, shown rather than hidden) and the rules'
-errors on the promoted configuration. Renderers never compute.
+errors on the promoted configuration. Every value goes through render/escape.py. Renderers
+never compute.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adaptive_deploy.render import configdiff
+from adaptive_deploy.render import configdiff, gfm
 from adaptive_deploy.render.diagnostics import relative_file
+from adaptive_deploy.render.escape import md_code, md_text
+from adaptive_deploy.render.escape import text as esc
 
 
 def _where(p: Mapping[str, Any]) -> str:
@@ -21,13 +24,13 @@ def _where(p: Mapping[str, Any]) -> str:
 
 
 def pinned_line(p: Mapping[str, Any], source: str) -> str:
-    """One environment-specific value in words."""
-    what = f"{p['address']} {p['path']}".strip()
-    theirs = configdiff.value_text(p["source"]) if p["source"] is not None else "nothing"
+    """One environment-specific value in words (escaped for a terminal)."""
+    what = esc(f"{p['address']} {p['path']}".strip())
+    theirs = esc(configdiff.value_text(p["source"])) if p["source"] is not None else "nothing"
+    where, source = esc(_where(p)), esc(source)
     if p.get("removed"):
-        return f"{what}: removed here, {source} has it ({_where(p)})"
-    return (f"{what}: {configdiff.value_text(p['target'])} here, {theirs} in {source} "
-            f"({_where(p)})")
+        return f"{what}: removed here, {source} has it ({where})"
+    return f"{what}: {esc(configdiff.value_text(p['target']))} here, {theirs} in {source} ({where})"
 
 
 def _split_summary(text: str) -> tuple[str, str]:
@@ -44,13 +47,13 @@ def _diagnostic_lines(items: Sequence[Mapping[str, Any]]) -> list[str]:
         loc = ":".join(str(v) for v in (relative_file(d.get("file")), d.get("line"),
                                         d.get("column")) if v)
         path = f" ({d['path']})" if d.get("path") else ""
-        out.append(f"  {loc + ': ' if loc else ''}{d['severity']}[{d['code']}]: "
-                   f"{d['message']}{path}")
+        out.append(esc(f"  {loc + ': ' if loc else ''}{d['severity']}[{d['code']}]: "
+                       f"{d['message']}{path}"))
     return out
 
 
 def render_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
-    source, target = doc["source"], doc["target"]
+    source, target = esc(doc["source"]), esc(doc["target"])
     body, summary = _split_summary(configdiff.render_text(doc, color=color))
     # configdiff's first line compares two labels; a promotion says it in its own words.
     body = body.partition("\n")[2].lstrip("\n")
@@ -61,7 +64,7 @@ def render_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
     pinned = doc.get("environment_specific", [])
     if pinned:
         lines += ["", f"Environment-specific (set in {target}'s own files; kept on promotion):"]
-        lines += [f"  = {pinned_line(p, source)}" for p in pinned]
+        lines += [f"  = {pinned_line(p, doc['source'])}" for p in pinned]
     if doc.get("diagnostics"):
         lines += ["", f"Promoting would make {target} invalid:"]
         lines += _diagnostic_lines(doc["diagnostics"])
@@ -73,32 +76,32 @@ def render_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _md(value: str) -> str:
-    return value.replace("|", "\\|").replace("\n", " ").replace("`", "'")
-
-
 def render_markdown(doc: Mapping[str, Any]) -> str:
-    source, target = doc["source"], doc["target"]
-    text = configdiff.render_markdown(doc)
-    rest = text.partition("\n")[2]
-    lines = [f"### adaptive-deploy promotion: `{_md(source)}` → `{_md(target)}`",
-             rest.rstrip("\n")]
+    """A pull-request comment: heading, the promotion's errors first, the configdiff body,
+    then the environment-specific values as a table."""
+    source, target = md_code(doc["source"]), md_code(doc["target"])
+    blocks = [f"### adaptive-deploy promotion: {source} → {target}\n"]
+    if doc.get("diagnostics"):
+        blocks.append(f"**❌ Promoting would make {target} invalid.**\n")
+        blocks += gfm.diagnostics(doc["diagnostics"])
+    # configdiff's own heading compares two labels; the rest is the same body.
+    blocks.append(configdiff.render_markdown(doc).partition("\n")[2].strip("\n") + "\n")
     pinned = doc.get("environment_specific", [])
     if pinned:
-        lines += ["", f"#### Environment-specific (set in `{_md(target)}`'s own files; kept)", "",
-                  f"| address | field | `{_md(target)}` | `{_md(source)}` | set at |",
-                  "|---|---|---|---|---|"]
+        rows = []
         for p in pinned:
-            mine = "removed" if p.get("removed") else f"`{_md(configdiff.value_text(p['target']))}`"
+            mine = "_removed_" if p.get("removed") else md_code(configdiff.value_text(p["target"]))
             theirs = ("—" if p["source"] is None
-                      else f"`{_md(configdiff.value_text(p['source']))}`")
-            path = f"`{_md(p['path'])}`" if p["path"] else "(all)"
-            lines.append(f"| `{_md(p['address'])}` | {path} | {mine} | {theirs} | "
-                         f"{_md(_where(p))} |")
-    if doc.get("diagnostics"):
-        lines += ["", f"#### ❌ Promoting would make `{_md(target)}` invalid", ""]
-        lines += [f"- {_md(line.strip())}" for line in _diagnostic_lines(doc["diagnostics"])]
-    return "\n".join(lines) + "\n"
+                      else md_code(configdiff.value_text(p["source"])))
+            rows.append([md_code(p["address"]), md_code(p["path"]) if p["path"] else "_all_",
+                         f"{mine} · {theirs}", md_code(_where(p))])
+        blocks.append("\n".join([
+            f"#### Environment-specific: set in {target}'s own files, kept", "",
+            f"{md_text(len(pinned))} value{'s' if len(pinned) != 1 else ''}; "
+            f"{target}'s value · {source}'s.", "",
+            *gfm.table(["resource", "field", "values", "set at"], rows)]))
+    return gfm.truncate(blocks, gfm.MAX_CHARS,
+                        "Run `adaptive-deploy diff SOURCE TARGET --format json` for all of it.")
 
 
 def render_json(doc: Mapping[str, Any]) -> str:

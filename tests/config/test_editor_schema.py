@@ -231,3 +231,24 @@ def test_editor_schema_titles_defaults_and_ranges() -> None:
     validation = schema.load()
     assert "maximum" not in validation["$defs"]["DeploymentSpec"]["properties"]["num_draft_steps"]
     assert validation["required"] == ["version", "workspace"]
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples" / "environments").glob("*/*.yaml")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_environment_and_base_files_in_the_editor(
+        server: LanguageServer, example: Path, tmp_path: Path) -> None:
+    """A base's files (no version, workspace, platform or state) and an environment's files
+    (base, remove) have no false errors; a mistyped directive is flagged."""
+    first = example.read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../../../schemas/adaptive-deploy.schema.json"
+    assert _messages(server.diagnostics(example)) == []
+    if example.name != "environment.yaml":
+        return
+    copy = tmp_path / "examples" / "environments" / example.parent.name / example.name
+    copy.parent.mkdir(parents=True)
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / EDITOR_SCHEMA.name).write_text(EDITOR_SCHEMA.read_text())
+    copy.write_text(example.read_text().replace("base: ../base", "base: [../base]\nbsae: x"))
+    messages = _messages(server.diagnostics(copy))
+    assert any("bsae" in m for m in messages), messages
+    assert any("string" in m.lower() for m in messages), messages

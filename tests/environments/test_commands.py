@@ -77,7 +77,7 @@ def test_two_environments_with_one_workspace_name_are_warned(example: Path) -> N
     env.write_text(env.read_text().replace("workspace: production", "workspace: staging"))
     result = run("validate", str(example / "staging"), str(example / "production"))
     assert result.exit_code == 0
-    assert f"{env}:3:12: warning[AD156]: workspace 'staging' is also the workspace of " \
+    assert f"{env}:4:12: warning[AD156]: workspace 'staging' is also the workspace of " \
         f"{example / 'staging'}" in result.stdout
 
 
@@ -104,12 +104,12 @@ def test_explain_shows_the_layer_a_value_comes_from(example: Path) -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "models.qwen-3-8b.compute_config.kv_cache_len = 300000" in out
-    assert f"final value at {prod / 'cluster.yaml'}:7:" in out
-    assert f"base        {example / 'base'} sets 65536  ({example / 'base' / 'models.yaml'}:8:" in out
-    assert f"environment {prod} overrides with 300000  ({prod / 'cluster.yaml'}:7:" in out
+    assert f"final value at {prod / 'cluster.yaml'}:8:" in out
+    assert f"base        {example / 'base'} sets 65536  ({example / 'base' / 'models.yaml'}:9:" in out
+    assert f"environment {prod} overrides with 300000  ({prod / 'cluster.yaml'}:8:" in out
     assert f"base        {example / 'base'} sets 32768" in out
     assert "projects.sales.deployments.legal-lora-v2 is not in the merged configuration" in out
-    assert f"environment {prod} removes it  ({prod / 'environment.yaml'}:6:5)" in out
+    assert f"environment {prod} removes it  ({prod / 'environment.yaml'}:7:5)" in out
     doc = json.loads(run("validate", str(prod), "--explain", "compute_pools.pool-1.gpu",
                          "--format", "json").stdout)
     [item] = doc["explain"]
@@ -174,10 +174,10 @@ def test_promotion_diff_of_the_example(example: Path) -> None:
     pinned = {(p["address"], p["path"]): p for p in doc["environment_specific"]}
     kv = pinned[("model.qwen-3-8b", "compute_config.kv_cache_len")]
     assert (kv["target"], kv["source"]) == (300000, 100000)
-    assert kv["file"] == str(example / "production" / "cluster.yaml") and kv["line"] == 7
+    assert kv["file"] == str(example / "production" / "cluster.yaml") and kv["line"] == 8
     assert pinned[("compute_pool.pool-1", "gpu")]["source"] == "L40S-48GB"
     legal = pinned[("deployment.sales/legal-lora-v2", "")]
-    assert legal["removed"] is True and legal["line"] == 6
+    assert legal["removed"] is True and legal["line"] == 7
     assert ("workspace", "value") in pinned and doc["valid"] is True
     text = run("diff", str(example / "staging"), str(example / "production")).stdout
     assert text.startswith(f"Promoting {example / 'staging'} to {example / 'production'} would change:")

@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
-from adaptive_deploy.render import configdiff, drift, escape, markdown, text
+from adaptive_deploy.render import (
+    configdiff,
+    drift,
+    environments,
+    escape,
+    markdown,
+    promotion,
+    text,
+)
 from tests.plan.builders import live, live_deployment, live_model, live_project, plan, snapshot
 from tests.plan.builders import workspace as make_workspace
 from tests.tools import require
@@ -81,16 +89,41 @@ def _diff_doc(value: str) -> dict[str, Any]:
             "notes": [value]}
 
 
+def _promotion_doc(value: str) -> dict[str, Any]:
+    return {**_diff_doc(value), "source": value, "target": value,
+            "environment_specific": [
+                {"address": "model.m", "path": value, "target": value, "source": value,
+                 "file": value, "line": 3, "removed": False},
+                {"address": value, "path": "", "target": None, "source": {value: value},
+                 "file": value, "line": 4, "removed": True}],
+            "diagnostics": [{"severity": "error", "code": "AD301", "message": value,
+                             "file": value, "line": 1, "column": 1, "path": value}]}
+
+
+def _explain_doc(value: str) -> dict[str, Any]:
+    return {"path": value, "defined": True, "value": value, "file": value, "line": 1,
+            "column": 1, "layers": [
+                {"directory": value, "role": "base", "action": "sets", "value": value,
+                 "file": value, "line": 1, "column": 1},
+                {"directory": value, "role": "environment", "action": "overrides",
+                 "value": [value], "file": value, "line": 2, "column": 1}]}
+
+
 TEXT_RENDERERS = {
     "plan": lambda v: text.render(_plan_doc(v)),
     "plan-color": lambda v: text.render(_plan_doc(v), color=True),
     "drift": lambda v: drift.render_text(_drift_doc(v)),
     "diff": lambda v: configdiff.render_text(_diff_doc(v)),
+    "promotion": lambda v: promotion.render_text(_promotion_doc(v)),
+    "explain": lambda v: environments.explain_text(_explain_doc(v)),
+    "heading": lambda v: environments.heading({"directory": v, "kind": "environment",
+                                               "layers": [{"directory": v}, {"directory": v}]}),
 }
 MARKDOWN_RENDERERS = {
     "plan": lambda v: markdown.render(_plan_doc(v)),
     "drift": lambda v: drift.render_markdown(_drift_doc(v)),
     "diff": lambda v: configdiff.render_markdown(_diff_doc(v)),
+    "promotion": lambda v: promotion.render_markdown(_promotion_doc(v)),
 }
 
 
