@@ -6,10 +6,21 @@ ALLOW_DESTROY, BASE_REF, FAIL_ON_ERROR), never interpolated into a script. Outpu
 $GITHUB_OUTPUT, the report also to $GITHUB_STEP_SUMMARY. Standard library only: it runs with
 whatever Python the action set up. Exit status: 1 when the tool failed and FAIL_ON_ERROR is
 'true', else 0 (the `exitcode` output carries the tool's code).
+
+Environments (README "Environments"): `command: environments` lists the directories in DIR
+(several, space-separated; globs expanded) that are workspaces or environments — with
+BASE_REF, only those a change since it touches, a base's change touching every environment
+over it — as the `matrix`, `targets` and `touched` outputs, for a matrix of jobs. For the other
+commands, the credentials the step was given under the generic names (ADAPTIVE_API_KEY,
+ADAPTIVE_BASE_URL, ADAPTIVE_DEPLOY_STATE_DSN) are also passed under the names the
+directory's configuration reads (`platform.api_key_env`, `${env:NAME}` in `platform.base_url`,
+`state.dsn_env`) when those are not set, so one workflow serves environments whose
+configurations name their own variables (STAGING_ADAPTIVE_API_KEY, ...).
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -19,14 +30,71 @@ import tempfile
 from pathlib import Path
 
 EXT = {"markdown": "md", "text": "txt", "json": "json"}
-COMMANDS = ("plan", "drift", "apply", "diff", "validate")
+COMMANDS = ("plan", "drift", "apply", "diff", "validate", "environments")
+# generic variable (what the workflows set) → key of `environments --format json` variables
+GENERIC = (("ADAPTIVE_API_KEY", "api_key_env"), ("ADAPTIVE_BASE_URL", "base_url_env"),
+           ("ADAPTIVE_DEPLOY_STATE_DSN", "dsn_env"))
 
 
-def tool(*args: str) -> subprocess.CompletedProcess[str]:
+def tool(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `adaptive-deploy ARGS` without colour; stdout and stderr kept apart."""
-    env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.run(["adaptive-deploy", *args], capture_output=True, text=True, env=env,
+    full = {**(os.environ if env is None else env), "NO_COLOR": "1"}
+    return subprocess.run(["adaptive-deploy", *args], capture_output=True, text=True, env=full,
                           check=False)
+
+
+def bound_env(directory: str) -> dict[str, str]:
+    """os.environ plus the generic credentials under the names `directory`'s configuration
+    reads, where those are unset (see the module docstring)."""
+    env = dict(os.environ)
+    listed = tool("environments", directory, "--format", "json")
+    if listed.returncode != 0:
+        return env
+    [entry] = json.loads(listed.stdout)["directories"]
+    for generic, key in GENERIC:
+        names = entry["variables"].get(key) or []
+        for name in [names] if isinstance(names, str) else names:
+            if name != generic and not env.get(name) and env.get(generic):
+                env[name] = env[generic]
+    return env
+
+
+def directories(text: str) -> list[str]:
+    """DIR as several directories: space-separated, each glob expanded (sorted)."""
+    out: list[str] = []
+    for item in text.split():
+        found = sorted(glob.glob(item)) if glob.has_magic(item) else [item]
+        out += [d for d in found if d not in out]
+    return out
+
+
+def list_environments(text: str, base_ref: str) -> int:
+    """`command: environments`: set the matrix / targets / touched outputs."""
+    args = ["environments", *directories(text), "--format", "json"]
+    if base_ref:
+        args += ["--changed-since", base_ref]
+    result = tool(*args)
+    if result.returncode != 0:
+        print(f"::error::{result.stderr.strip() or 'adaptive-deploy environments failed'}")
+        set_output("exitcode", str(result.returncode))
+        return 1
+    doc = json.loads(result.stdout)
+    set_output("matrix", json.dumps(doc["matrix"], separators=(",", ":")))
+    set_output("targets", json.dumps(doc["targets"], separators=(",", ":")))
+    set_output("touched", "true" if doc["targets"] else "false")
+    set_output("exitcode", "0")
+    lines = [f"- `{d['directory']}`: {d['kind']}"
+             + ("" if d["touched"] is None else (" (touched)" if d["touched"] else " (untouched)"))
+             for d in doc["directories"]]
+    summary = ("Nothing to plan: the change touches no workspace or environment in "
+               f"`{text}`.\n" if not doc["targets"] else
+               "adaptive-deploy directories:\n\n" + "\n".join(lines) + "\n")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as f:
+            f.write(summary)
+    print(summary, end="")
+    return 0
 
 
 def fenced(text: str) -> str:
@@ -54,6 +122,11 @@ def main() -> int:
     if fmt not in EXT:
         print(f"::error::unknown format {fmt!r}; one of markdown, text, json")
         return 1
+    if command == "environments":
+        base_ref = os.environ.get("BASE_REF", "")
+        # A push that creates a branch has no "before" commit (forty zeros): list them all.
+        return list_environments(os.environ.get("DIR") or ".",
+                                 "" if re.fullmatch(r"0+", base_ref) else base_ref)
     out_dir = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()) / "adaptive-deploy"
     out_dir.mkdir(parents=True, exist_ok=True)
     report_path = out_dir / f"report.{EXT[fmt]}"
@@ -96,7 +169,7 @@ def main() -> int:
                 args.append("--allow-destroy")
             if fmt == "json":
                 args += ["--format", "json"]
-        result = tool(*args)
+        result = tool(*args, env=bound_env(directory))
         code = result.returncode
         sys.stderr.write(result.stderr)
         report = result.stdout

@@ -269,31 +269,64 @@ def _load_environment(directory: str | Path) -> LoadedConfig:
 @dataclass(frozen=True)
 class Layout:
     """A directory's kind and the directories of its layers (its own first): what CI needs to
-    run one job per environment and to know which ones a change touches."""
+    run one job per environment and to know which ones a change touches. `name` is the
+    directory's own name (`staging`), `id` the same as an identifier for secret and variable
+    names (`STAGING`); `variables` the environment variables its configuration reads."""
 
     directory: str
     kind: str
     layers: tuple[str, ...]
     touched: bool | None = None   # None: not asked
+    name: str = ""
+    id: str = ""
+    variables: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"directory": self.directory, "kind": self.kind, "layers": list(self.layers),
-                "touched": self.touched}
+                "touched": self.touched, "name": self.name, "id": self.id,
+                "variables": dict(self.variables)}
+
+
+def variables_of(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The environment variables a merged configuration reads: the API key's
+    (`platform.api_key_env`, default ADAPTIVE_API_KEY), those of `${env:NAME}` in
+    `platform.base_url`, and the state DSN's (`state.dsn_env`)."""
+    import re
+
+    platform = raw.get("platform") if isinstance(raw.get("platform"), Mapping) else {}
+    state = raw.get("state") if isinstance(raw.get("state"), Mapping) else {}
+    assert isinstance(platform, Mapping) and isinstance(state, Mapping)
+    key = platform.get("api_key_env")
+    url = platform.get("base_url")
+    dsn = state.get("dsn_env")
+    return {
+        "api_key_env": key if isinstance(key, str) else "ADAPTIVE_API_KEY",
+        "base_url_env": re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", url)
+        if isinstance(url, str) else [],
+        "dsn_env": dsn if isinstance(dsn, str) else None,
+    }
 
 
 def layout(directory: str | Path, changed: set[Path] | None = None) -> Layout:
     """Kind and layers of `directory` (stage 1 only: no rules). With `changed` (resolved paths
-    of changed files), whether a configuration file of any of its layers is among them — a
-    change to a base touches every environment that extends it."""
-    from adaptive_deploy.config.loader import YAML_SUFFIXES, load_config
+    of changed files), whether any of them lies in one of its layers' directories (a YAML file,
+    or a file the configuration names such as a config.json) — a change to a base touches
+    every environment that extends it."""
+    from adaptive_deploy.config.loader import STATE_DIR, load_config
 
     loaded = load_config(directory)
     dirs = [layer.directory for layer in loaded.layers] or [Path(directory)]
     touched = None
     if changed is not None:
         own = {d.resolve() for d in dirs}
-        touched = any(p.parent in own and p.name.endswith(YAML_SUFFIXES) for p in changed)
-    return Layout(str(directory), loaded.kind, tuple(str(d) for d in dirs), touched)
+        touched = any(STATE_DIR not in p.parts and not own.isdisjoint(p.parents)
+                      for p in changed)
+    import re
+
+    name = Path(directory).resolve().name
+    ident = re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_") or "WORKSPACE"
+    return Layout(str(directory), loaded.kind, tuple(str(d) for d in dirs), touched, name,
+                  ident, variables_of(loaded.raw))
 
 
 def changed_since(ref: str, cwd: Path) -> set[Path]:

@@ -26,9 +26,11 @@ def command(directories: tuple[str, ...], changed_since: str | None, fmt: str) -
     """List each DIRECTORY's kind and layers, and the targets: the workspaces and environments
     (not bases), with --changed-since only those a change touches.
 
-    JSON: {"directories": [{directory, kind, layers, touched}], "targets": [DIR, ...]}, e.g.
-    for a GitHub Actions matrix: fromJSON(steps.envs.outputs.json).targets. Exit 0; 1 on a
-    usage error.
+    JSON: {"directories": [{directory, kind, layers, touched, name, id, variables}],
+    "targets": [DIR, ...], "matrix": [{directory, name, id}, ...]} — `matrix` feeds a GitHub
+    Actions matrix (the action's `environments` command sets it as an output); `id` is the
+    directory name as an identifier (STAGING) for per-environment secret names; `variables`
+    the environment variables each configuration reads. Exit 0; 1 on a usage error.
     """
     from adaptive_deploy import environments
     from adaptive_deploy.errors import UsageError
@@ -41,7 +43,10 @@ def command(directories: tuple[str, ...], changed_since: str | None, fmt: str) -
     layouts = [environments.layout(d, changed) for d in dirs]
     targets = [x.directory for x in layouts if x.kind != "base" and x.touched is not False]
     if fmt == "json":
-        doc = {"directories": [x.to_dict() for x in layouts], "targets": targets}
+        matrix = [{"directory": x.directory, "name": x.name, "id": x.id}
+                  for x in layouts if x.directory in targets]
+        doc = {"directories": [x.to_dict() for x in layouts], "targets": targets,
+               "matrix": matrix}
         click.echo(json.dumps(doc, indent=2))
         return
     for x in layouts:

@@ -312,10 +312,16 @@ def test_environments_changed_since_a_ref_follows_bases(tmp_path: Path) -> None:
     (envs / "base" / "projects.yaml").unlink()  # a base change (here a removal) touches both
     assert targets() == dirs[1:]
     repo.commit("base")
-    notes = envs / "production" / "README.txt"
-    notes.write_text("not configuration\n")
+    notes = envs / "README.md"   # beside the environments, in none of their directories
+    notes.write_text("notes\n")
     repo.commit("docs")
-    notes.write_text("still not configuration\n")  # a tracked file that is not YAML
+    notes.write_text("more notes\n")
     assert targets() == []
+    arch = envs / "production" / "models" / "config.json"   # a file a configuration may name
+    arch.parent.mkdir()
+    arch.write_text("{}\n")
+    repo.commit("architecture")
+    arch.write_text('{"model_type": "qwen3"}\n')
+    assert targets() == [dirs[1]]
     bad = run("environments", *dirs, "--changed-since", "no-such-ref")
     assert bad.exit_code == 1 and "unknown git ref" in bad.output

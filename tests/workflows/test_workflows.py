@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 EXAMPLES = ROOT / "examples" / "github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml")) + sorted(EXAMPLES.glob("*.yml"))
-EXPECTED = {"ci.yml", "plan-comment.yml", "drift.yml", "apply.yml"}
-REUSABLE = ("plan-comment.yml", "drift.yml", "apply.yml")
+EXPECTED = {"ci.yml", "plan-comment.yml", "drift.yml", "apply.yml", "environments.yml"}
+REUSABLE = ("plan-comment.yml", "drift.yml", "apply.yml", "environments.yml")
 ACTION = ROOT / "action.yml"
 
 
@@ -154,7 +154,8 @@ def test_only_ci_is_active_here_the_rest_is_reusable() -> None:
         assert set(_on(_load(WORKFLOWS / name))) == {"workflow_call"}, name
     examples = {p.name for p in EXAMPLES.glob("*.yml")}
     assert examples == {"adaptive-deploy-plan.yml", "adaptive-deploy-drift.yml",
-                        "adaptive-deploy-apply.yml"}
+                        "adaptive-deploy-apply.yml", "environments-plan.yml",
+                        "environments-drift.yml", "environments-apply.yml"}
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
@@ -270,9 +271,13 @@ def test_sticky_comment_per_directory_marker_at_the_start_and_run_link() -> None
     assert tool["with"]["fail-on-error"] == "false"
     post = next(s for s in steps if s.get("name") == "Post or update the sticky comment")
     assert post["if"].startswith("always()")
-    # A pull request that does not touch the workspace still passes the check.
+    # A pull request that does not touch the workspace still passes the check; "touched"
+    # follows an environment's bases (the tool's `environments --changed-since`).
     touched = next(s for s in steps if s.get("id") == "touched")
-    assert 'git diff --quiet "origin/$BASE_REF...HEAD" -- "$DIR"' in touched["run"]
+    assert touched["with"]["command"] == "environments"
+    assert touched["with"]["base-ref"] == "origin/${{ github.base_ref }}"
+    assert steps.index(touched) < steps.index(tool)
+    assert tool["if"] == "steps.touched.outputs.touched == 'true'"
     example = _load(EXAMPLES / "adaptive-deploy-plan.yml")
     assert "paths" not in (_on(example)["pull_request"] or {})
     dirs = {job["with"]["working-directory"] for job in example["jobs"].values() if "with" in job}
@@ -447,3 +452,120 @@ def test_the_action_invokes_the_promised_commands() -> None:
                      "drift $VALUE --format $VALUE", "diff $VALUE --base $VALUE --format $VALUE",
                      "apply $VALUE --lock-timeout $VALUE"):
         assert expected in flat, (expected, flat)
+
+
+# -- environments: one job per environment -------------------------------------------------
+
+ENV_EXAMPLES = {name: _load(EXAMPLES / f"environments-{name}.yml")
+                for name in ("plan", "drift", "apply")}
+
+
+def test_environments_workflow_lists_targets_with_the_action() -> None:
+    wf = _load(WORKFLOWS / "environments.yml")
+    assert set(_on(wf)["workflow_call"]["outputs"]) == {"matrix", "targets", "touched"}
+    [job] = wf["jobs"].values()
+    assert job["permissions"] == {"contents": "read"}
+    tool = next(s for s in job["steps"] if s.get("id") == "tool")
+    assert tool["with"]["command"] == "environments"
+    assert tool["with"]["base-ref"] == "${{ inputs.base-ref }}"
+    checkout = job["steps"][0]
+    assert checkout["with"]["fetch-depth"] == 0   # the changed-files check needs history
+
+
+def test_environment_examples_run_one_job_per_environment() -> None:
+    plan = ENV_EXAMPLES["plan"]["jobs"]
+    assert plan["environments"]["with"]["base-ref"] == "origin/${{ github.base_ref }}"
+    matrix = plan["plan"]["strategy"]["matrix"]["target"]
+    assert matrix == "${{ fromJSON(needs.environments.outputs.matrix) }}"
+    assert plan["plan"]["strategy"]["fail-fast"] is False
+    assert plan["plan"]["with"]["working-directory"] == "${{ matrix.target.directory }}"
+    assert plan["plan"]["uses"].split("@")[0].endswith("/plan-comment.yml")
+    # The required check reports on every pull request, planned or not.
+    assert plan["planned"]["if"] == "always()"
+    assert set(plan["planned"]["needs"]) == {"environments", "plan"}
+    drift = ENV_EXAMPLES["drift"]["jobs"]
+    assert "base-ref" not in drift["environments"]["with"]   # every environment, every day
+    assert drift["drift"]["uses"].split("@")[0].endswith("/drift.yml")
+    assert drift["drift"]["with"]["working-directory"] == "${{ matrix.target.directory }}"
+    # Secrets are named statically (a computed secrets[...] would provision them all).
+    for name, wf in ENV_EXAMPLES.items():
+        for job in wf["jobs"].values():
+            for value in (job.get("secrets") or {}).values():
+                assert "secrets[" not in value and "secrets." in value, (name, value)
+
+
+def test_environment_apply_promotes_staging_before_production() -> None:
+    jobs = ENV_EXAMPLES["apply"]["jobs"]
+    assert jobs["environments"]["with"]["base-ref"] == "${{ github.event.before }}"
+    assert jobs["staging"]["with"]["environment"] == "staging"
+    assert jobs["production"]["with"]["environment"] == "production"
+    assert "staging" in jobs["production"]["needs"]
+    cond = jobs["production"]["if"]
+    assert "needs.staging.result == 'success'" in cond and "always()" in cond
+    assert "needs.staging.result == 'failure'" not in cond
+
+
+ENVIRONMENTS = ROOT / "examples" / "environments"
+
+
+def _git(repo: Path, *args: str) -> None:
+    import os
+
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+
+def test_action_environments_lists_what_a_change_touches(tmp_path: Path) -> None:
+    import json
+    import os
+
+    repo = tmp_path / "repo"
+    shutil.copytree(ENVIRONMENTS, repo / "envs", ignore=shutil.ignore_patterns(".adaptive-deploy"))
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "environments")
+    cwd = os.getcwd()
+    os.chdir(repo)   # the action runs in the checkout; DIR is relative to it
+    try:
+        code, outputs, _, summary = _run_action(tmp_path, COMMAND="environments", DIR="envs/*",
+                                                BASE_REF="main")
+        assert code == 0 and outputs["touched"] == "false" and outputs["targets"] == "[]"
+        assert "Nothing to plan" in summary
+        models = repo / "envs" / "base" / "models.yaml"
+        models.write_text(models.read_text().replace("rank: 32", "rank: 16"))
+        code, outputs, _, summary = _run_action(tmp_path, COMMAND="environments", DIR="envs/*",
+                                                BASE_REF="main")
+        assert code == 0 and outputs["touched"] == "true"
+        assert json.loads(outputs["matrix"]) == [
+            {"directory": "envs/production", "name": "production", "id": "PRODUCTION"},
+            {"directory": "envs/staging", "name": "staging", "id": "STAGING"}]
+        # Without a ref (a scheduled drift run, or a new branch's push): every environment.
+        code, outputs, _, _ = _run_action(tmp_path, COMMAND="environments", DIR="envs/*",
+                                          BASE_REF="0" * 40)
+        assert json.loads(outputs["targets"]) == ["envs/production", "envs/staging"]
+    finally:
+        os.chdir(cwd)
+
+
+def test_action_passes_credentials_under_the_names_an_environment_reads(
+        tmp_path: Path) -> None:
+    """The workflows give the step ADAPTIVE_API_KEY / ADAPTIVE_BASE_URL; the staging
+    environment reads STAGING_ADAPTIVE_API_KEY and ${env:STAGING_ADAPTIVE_BASE_URL}."""
+    from tests.fixtures.emulator import EmulatorServer
+
+    envs = tmp_path / "envs"
+    shutil.copytree(ENVIRONMENTS, envs, ignore=shutil.ignore_patterns(".adaptive-deploy"))
+    server = EmulatorServer(db_path=tmp_path / "staging.db", log_path=tmp_path / "staging.log",
+                            extra_args=["--seed", "staging"])
+    server.start()
+    try:
+        code, outputs, report, _ = _run_action(
+            tmp_path, COMMAND="plan", DIR=str(envs / "staging"),
+            ADAPTIVE_API_KEY=server.readonly_key, ADAPTIVE_BASE_URL=server.base_url)
+    finally:
+        server.stop()
+    assert code == 0 and outputs["exitcode"] == "2", report
+    assert outputs["adds"] != "0" and "Plan:" in report
+    assert server.readonly_key not in report
