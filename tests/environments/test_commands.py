@@ -143,7 +143,8 @@ def test_fit_several_directories_and_a_base(example: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [("plan",), ("apply", "--auto-approve"), ("drift",),
-                                  ("state", "list"), ("import",)])
+                                  ("state", "list"), ("import",), ("status",),
+                                  ("destroy", "--auto-approve", "--allow-destroy")])
 def test_commands_that_need_a_platform_refuse_a_base(example: Path, args: tuple[str, ...]) -> None:
     result = run(*args, str(example / "base"))
     assert result.exit_code == 1
