@@ -28,7 +28,7 @@ _COMMANDS = {
     "show": ("show", "Show a saved plan file."),
     "status": ("status", "Live health of every managed resource."),
     "drift": ("drift", "Report changes made outside adaptive-deploy."),
-    "diff": ("diff", "Semantic config-to-config diff against a git ref, with memory impact."),
+    "diff": ("diff", "Semantic config-to-config diff (against a git ref, or a promotion), with memory impact."),
     "import": ("import_", "Write config for live objects and adopt them into state."),
     "environments": ("environments", "List directories' kinds and layers; which a change touches."),
     "state": ("state", "Inspect state and release locks."),
@@ -38,7 +38,8 @@ _COMMANDS = {
 # Shown at the end of every command's --help. Usage errors exit 1 everywhere, because 2
 # means "changes / drift / differences / unhealthy" to scripts and CI.
 EXIT_CODES = {
-    "validate": "0 valid (warnings allowed), 1 errors.",
+    "validate": "0 every directory valid (warnings allowed), 1 errors in any; --explain: "
+                "0 explained, 1 a path no layer defines.",
     "fit": "0 everything fits (tight allowed), 1 something does not fit or an error.",
     "schema": "0 printed or written, 1 error.",
     "catalog": "0 listed, 1 error.",
@@ -50,7 +51,9 @@ EXIT_CODES = {
     "status": "0 every managed resource is healthy, 2 something is unhealthy or missing, "
               "1 error.",
     "drift": "0 no drift, 2 drift or pending changes, 1 error.",
-    "diff": "0 no differences, 2 differences, 1 error.",
+    "diff": "0 no differences, 2 differences, 1 error (or a promotion that would make "
+            "TARGET invalid).",
+    "environments": "0 listed, 1 error (no such directory, unknown git ref).",
     "import": "0 written and adopted, 1 error.",
     "state": "0 done, 1 error (no such resource, lock not held, ...).",
     "emulator": "0 stopped cleanly, 1 error.",

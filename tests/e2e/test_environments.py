@@ -130,11 +130,13 @@ def test_the_example_converges_on_two_platforms_at_once(
 
     # A change made on production's platform is production's drift, not staging's.
     production.data(COMPUTE, {"k": "qwen-3-8b", "i": {"kvCacheLen": 250000}})
-    drift = run_both(("drift", str(example / "staging")), ("drift", str(example / "production")),
-                     env=env)
+    drift = run_both(("drift", str(example / "staging"), "--format", "json"),
+                     ("drift", str(example / "production"), "--format", "json"), env=env)
     assert drift[0].code == 0, drift[0].text
     assert drift[1].code == 2, drift[1].text
-    assert "model.qwen-3-8b kv_cache_len: last applied 300000, live 250000" in drift[1].out
+    [finding] = json.loads(drift[1].out)["findings"]
+    assert (finding["address"], finding["field"]) == ("model.qwen-3-8b", "kv_cache_len")
+    assert (finding["last_applied"], finding["live"]) == (300000, 250000)
 
 
 def test_an_environment_touches_only_its_own_platform_and_state(
