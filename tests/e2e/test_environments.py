@@ -127,6 +127,17 @@ def test_the_example_converges_on_two_platforms_at_once(
     assert "deployment.sales/legal-lora-v2" in addresses["staging"]
     assert "deployment.sales/legal-lora-v2" not in addresses["production"]
     assert states["staging"]["lineage"] != states["production"]["lineage"]
+    # ... and each state records the identity of its own platform (one platform per state).
+    ids = {name: doc["platform"]["id"] for name, doc in states.items()}
+    assert ids["staging"] != ids["production"] and all(i.startswith("pools:") for i in ids.values())
+    # Pointing staging's configuration at production's platform is refused, naming both.
+    swapped = {**env, "STAGING_ADAPTIVE_BASE_URL": production.base_url,
+               "STAGING_ADAPTIVE_API_KEY": production.admin_key}
+    refused = run_cli("plan", str(example / "staging"), env=swapped)
+    assert refused.code == 1, refused.text
+    assert "belongs to another platform" in refused.err
+    assert ids["staging"] in refused.err and ids["production"] in refused.err
+    assert deployments(production, "sales") == {"qwen-3-8b", "sales-lora-v1"}
 
     # A change made on production's platform is production's drift, not staging's.
     production.data(COMPUTE, {"k": "qwen-3-8b", "i": {"kvCacheLen": 250000}})
