@@ -152,7 +152,8 @@ def load_config(
         diags.extend(_check_schema(loaded.raw, loaded.source, skip=_paths_of(diags),
                                    workspace=not base))
         if not has_errors(diags):
-            # A base has no version or workspace: checked as a workspace named after nothing.
+            # A base has no version or workspace: its model is built with placeholders and
+            # kept apart (`as_base`), never planned.
             data = {**loaded.raw, "version": 1, "workspace": "base"} if base else loaded.raw
             workspace, model_diags = _build_workspace(data, loaded.source)
             diags.extend(model_diags)
