@@ -98,20 +98,23 @@ def gib(v: Any) -> str:
     return f"{float(v):.1f}" if isinstance(v, int | float) and not isinstance(v, bool) else "-"
 
 
-def memory_cells(row: Mapping[str, Any]) -> list[str]:
-    """deployment, pool (GPU), GiB per GPU (`before → after`, `new 59.5` for a new placement,
-    `30.0 → removed`), usable GiB, verdict."""
+def need_text(row: Mapping[str, Any]) -> str:
+    """A memory row's GiB per GPU: `before → after`, `new 59.5` for a new placement,
+    `30.0 → removed`, or one figure when it does not move."""
     before, after = row.get("before_gib"), row.get("after_gib")
     if after is None:
-        total = f"{gib(before)} {ARROW} removed"
-    elif before is None:
-        total = f"new {gib(after)}"
-    elif gib(before) == gib(after):
-        total = gib(after)
-    else:
-        total = f"{gib(before)} {ARROW} {gib(after)}"
+        return f"{gib(before)} {ARROW} removed"
+    if before is None:
+        return f"new {gib(after)}"
+    if gib(before) == gib(after):
+        return gib(after)
+    return f"{gib(before)} {ARROW} {gib(after)}"
+
+
+def memory_cells(row: Mapping[str, Any]) -> list[str]:
+    """deployment, pool (GPU), GiB per GPU (`need_text`), usable GiB, verdict."""
     name = str(row.get("address", "")).removeprefix("deployment.")
-    return [name, f"{row.get('pool', '')} ({row.get('gpu') or '?'})", total,
+    return [name, f"{row.get('pool', '')} ({row.get('gpu') or '?'})", need_text(row),
             gib(row.get("usable_gib")), str(row.get("verdict", ""))]
 
 

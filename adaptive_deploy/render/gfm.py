@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from adaptive_deploy.render._plan_common import need_text
 from adaptive_deploy.render.escape import md_code, md_fence, md_html, md_text
 
 MAX_CHARS = 60_000          # GitHub refuses comment and issue bodies over 65,536 characters
@@ -88,19 +89,10 @@ def memory_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         return []
     body = []
     for r in rows:
-        before, after = r.get("before_gib"), r.get("after_gib")
-        if after is None:
-            need = f"{gib(before)} → removed"
-        elif before is None:
-            need = f"new {gib(after)}"
-        elif gib(before) == gib(after):
-            need = gib(after)
-        else:
-            need = f"{gib(before)} → {gib(after)}"
         body.append([
             md_code(str(r.get("address", "")).removeprefix("deployment.")),
             f"{md_code(r.get('pool', ''))} {md_text(r.get('gpu') or '?')}",
-            f"{need} / {gib(r.get('usable_gib'))}",
+            f"{need_text(r)} / {gib(r.get('usable_gib'))}",
             verdict(str(r.get("verdict", ""))),
         ])
     return table(["deployment", "pool (GPU)", "GiB per GPU / usable", "verdict"], body)
