@@ -759,8 +759,10 @@ def _show(value: Any, path: YamlPath) -> str:
 def _check_schema(
     raw: dict[str, Any], source: SourceMap, skip: set[YamlPath], *, workspace: bool = True
 ) -> list[Diagnostic]:
-    from adaptive_deploy.config.schema import validator
+    from adaptive_deploy.config.schema import quick_check, validator
 
+    if quick_check(workspace=workspace)(raw):
+        return []  # certainly valid: jsonschema would report nothing
     out: list[Diagnostic] = []
     seen: set[tuple[str, YamlPath]] = set()
     for err in validator(workspace=workspace).iter_errors(raw):

@@ -15,6 +15,7 @@ import functools
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -194,6 +195,18 @@ def validator(*, workspace: bool = True) -> Draft202012Validator:
     if not workspace:
         body.pop("required", None)
     return Draft202012Validator(body)
+
+
+@functools.cache
+def quick_check(*, workspace: bool = True) -> Callable[[Any], bool]:
+    """config/quickschema.py's "certainly valid?" test of the same schema as `validator`:
+    True lets a valid configuration skip jsonschema (its import and its slower walk)."""
+    from adaptive_deploy.config.quickschema import compile_schema
+
+    body = inline_refs(load())
+    if not workspace:
+        body.pop("required", None)
+    return compile_schema(body)
 
 
 # Ranges that stage 2 checks with its own codes (AD340, AD350): the validation schema leaves
