@@ -11,8 +11,10 @@ configuration with production's own layer (its overlay values and removals, and 
 version/workspace/platform/state) applied over it, and compared with production as it is,
 resource by resource with the memory impact per GPU (configdiff). Values production sets in
 its own overlay stay production's: where staging's differ they are listed as
-environment-specific, with the file and line that pins them, rather than hidden. Two plain
-workspaces (no base) are compared directly, settings apart.
+environment-specific, with the file and line that pins them, rather than hidden. Values
+staging sets (or removes) in its own overlay, not in the base, that production would take
+over are listed too, with where staging sets them: they may be meant for staging alone. Two
+plain workspaces (no base) are compared directly, settings apart.
 
 Pure apart from reading the configuration files. Nothing here prints.
 """
@@ -200,6 +202,51 @@ def pinned_values(source: LoadedConfig, target: LoadedConfig) -> list[Pinned]:
     return out
 
 
+@dataclass(frozen=True)
+class Carried:
+    """A value the source environment sets (or removes) in its own layer, not in its base,
+    that promotion would carry to the target: often meant for the source only (a trial, a
+    smaller cache for smaller GPUs), so a reviewer sees where it comes from."""
+
+    address: str
+    path: str
+    value: Any           # the value the target would get (None when the source removes it)
+    file: str | None
+    line: int | None
+    removed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"address": self.address, "path": self.path, "value": self.value,
+                "file": self.file, "line": self.line, "removed": self.removed}
+
+
+def carried_values(source: LoadedConfig, target: LoadedConfig,
+                   after: dict[str, Any]) -> list[Carried]:
+    """What the source's own layer sets or removes that the promoted configuration `after`
+    takes over (the target does not pin it) and that differs from the target today."""
+    from adaptive_deploy.configdiff import resource_path
+
+    if len(source.layers) < 2:  # a plain workspace has no base: nothing is its own alone
+        return []
+    own = source.layers[0]
+    removed = {r.path for r in own.removals if r.path is not None}
+    out: list[Carried] = []
+    for path in dict.fromkeys(overlay.own_leaves(own)):
+        if path[0] in overlay.ENVIRONMENT_KEYS:
+            continue
+        value = overlay.get(after, path)
+        if value != overlay.get(source.raw, path) or value == overlay.get(target.raw, path):
+            continue
+        address, field_path = resource_path(path)
+        loc = (own.source.find(path, value=True) if path not in removed
+               else _removal_location(own, path))
+        out.append(Carried(address, field_path, None if value is overlay.MISSING else value,
+                           loc.file if loc else None, loc.line if loc else None,
+                           removed=path in removed))
+    out.sort(key=lambda c: (c.address, c.path))
+    return out
+
+
 def _removal_location(layer: overlay.Layer, path: YamlPath) -> Any:
     return next((r.location for r in layer.removals if r.path == path), None)
 
@@ -216,6 +263,7 @@ class Promotion:
     diff: ConfigDiff
     pinned: list[Pinned] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    carried: list[Carried] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -225,6 +273,7 @@ class Promotion:
         return {
             **self.diff.to_dict(), "source": self.source, "target": self.target,
             "environment_specific": [p.to_dict() for p in self.pinned],
+            "source_specific": [c.to_dict() for c in self.carried],
             "diagnostics": [d.to_dict() for d in self.diagnostics], "valid": self.valid,
         }
 
@@ -253,7 +302,7 @@ def promotion(source_dir: str | Path, target_dir: str | Path) -> Promotion:
     )
     found = rules.validate_workspace(after_ws, after_source.locate)
     return Promotion(str(source_dir), str(target_dir), result, pinned_values(source, target),
-                     [d for d in found if d.is_error])
+                     [d for d in found if d.is_error], carried_values(source, target, after_raw))
 
 
 def _load_environment(directory: str | Path) -> LoadedConfig:

@@ -2,8 +2,9 @@
 
 The changes and the memory impact are the configdiff document and render as `diff --base`
 does (render/configdiff.py); this module adds what is particular to environments: the values
-the target pins in its own files (kept on promotion, shown rather than hidden) and the rules'
-errors on the promoted configuration. Every value goes through render/escape.py. Renderers
+the target pins in its own files (kept on promotion, shown rather than hidden), the values the
+source sets in its own files that promotion carries over, and the rules' errors on the
+promoted configuration. Every value goes through render/escape.py. Renderers
 never compute.
 """
 
@@ -31,6 +32,15 @@ def pinned_line(p: Mapping[str, Any], source: str) -> str:
     if p.get("removed"):
         return f"{what}: removed here, {source} has it ({where})"
     return f"{what}: {esc(configdiff.value_text(p['target']))} here, {theirs} in {source} ({where})"
+
+
+def carried_line(c: Mapping[str, Any], source: str) -> str:
+    """One value promotion takes from the source's own files (escaped for a terminal)."""
+    what = esc(f"{c['address']} {c['path']}".strip())
+    where, source = esc(_where(c)), esc(source)
+    if c.get("removed"):
+        return f"- {what}: removed in {source} ({where})"
+    return f"+ {what}: {esc(configdiff.value_text(c['value']))} ({where})"
 
 
 def _split_summary(text: str) -> tuple[str, str]:
@@ -61,6 +71,11 @@ def render_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
         lines = [f"Promoting {source} to {target} would change:", "", body]
     else:
         lines = [f"Promoting {source} to {target} changes nothing."]
+    carried = doc.get("source_specific", [])
+    if carried:
+        lines += ["", f"From {source}'s own files, not its base (promotion carries them to "
+                      f"{target}):"]
+        lines += [f"  {carried_line(c, doc['source'])}" for c in carried]
     pinned = doc.get("environment_specific", [])
     if pinned:
         lines += ["", f"Environment-specific (set in {target}'s own files; kept on promotion):"]
@@ -70,6 +85,9 @@ def render_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
         lines += _diagnostic_lines(doc["diagnostics"])
     if summary:
         lines += ["", summary]
+    if carried:
+        n = len(carried)
+        lines.append(f"From {source}'s own files: {n} value{'s' if n != 1 else ''} carried.")
     if pinned:
         n = len(pinned)
         lines.append(f"Environment-specific: {n} value{'s' if n != 1 else ''} kept.")
@@ -86,6 +104,16 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         blocks += gfm.diagnostics(doc["diagnostics"])
     # configdiff's own heading compares two labels; the rest is the same body.
     blocks.append(configdiff.render_markdown(doc).partition("\n")[2].strip("\n") + "\n")
+    carried = doc.get("source_specific", [])
+    if carried:
+        rows = [[md_code(c["address"]), md_code(c["path"]) if c["path"] else "_all_",
+                 "_removed_" if c.get("removed") else md_code(configdiff.value_text(c["value"])),
+                 md_code(_where(c))] for c in carried]
+        blocks.append("\n".join([
+            f"#### From {source}'s own files, not its base: carried to {target}", "",
+            f"{md_text(len(carried))} value{'s' if len(carried) != 1 else ''}, possibly meant "
+            f"for {source} alone.", "",
+            *gfm.table(["resource", "field", "value", "set at"], rows)]))
     pinned = doc.get("environment_specific", [])
     if pinned:
         rows = []

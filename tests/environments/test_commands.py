@@ -180,7 +180,18 @@ def test_promotion_diff_of_the_example(example: Path) -> None:
     legal = pinned[("deployment.sales/legal-lora-v2", "")]
     assert legal["removed"] is True and legal["line"] == 7
     assert ("workspace", "value") in pinned and doc["valid"] is True
+    # The trial adapter comes from staging's own file, not the base: listed with its lines,
+    # as it may be meant for staging alone. Staging's pools and caches are pinned, not carried.
+    trial = example / "staging" / "trial.yaml"
+    assert [(c["address"], c["path"], c["value"], c["file"], c["line"])
+            for c in doc["source_specific"]] == [
+        ("deployment.support/triage-lora-v1", "placement.compute_pools", ["pool-1", "pool-2"],
+         str(trial), 10),
+        ("model.triage-lora-v1", "adapter_of", "qwen-3-8b", str(trial), 5),
+        ("model.triage-lora-v1", "rank", 64, str(trial), 5)]
     text = run("diff", str(example / "staging"), str(example / "production")).stdout
+    assert f"  + model.triage-lora-v1 rank: 64 ({trial}:5)" in text
+    assert "From " in text and "own files: 3 values carried." in text
     assert text.startswith(f"Promoting {example / 'staging'} to {example / 'production'} would change:")
     assert "Environment-specific (set in" in text
     assert "  = model.qwen-3-8b compute_config.kv_cache_len: 300000 here, 100000 in" in text
@@ -197,8 +208,13 @@ def test_promoting_back_and_the_same_environment(example: Path) -> None:
     pinned = {(p["address"], p["path"]): p for p in doc["environment_specific"]}
     trial = pinned[("deployment.support/triage-lora-v1", "placement.compute_pools")]
     assert trial["source"] is None and trial["target"] == ["pool-1", "pool-2"]
+    # ... and that removal is production's own, not the base's: carried, with its line.
+    assert doc["source_specific"] == [
+        {"address": "deployment.sales/legal-lora-v2", "path": "", "value": None,
+         "file": str(example / "production" / "environment.yaml"), "line": 7, "removed": True}]
     same, doc = promote(example / "staging", example / "staging")
     assert same.exit_code == 0 and doc["changes"] == [] and doc["environment_specific"] == []
+    assert doc["source_specific"] == []
 
 
 def test_a_promotion_that_would_make_the_target_invalid_exits_1(tmp_path: Path) -> None:
@@ -226,6 +242,10 @@ def test_a_promotion_that_would_make_the_target_invalid_exits_1(tmp_path: Path) 
          "removed": False},
         {"address": "workspace", "path": "value", "target": "small", "source": "big",
          "file": str(tmp_path / "small" / "e.yaml"), "line": 2, "removed": False}]
+    # ... and listed as big's own value that the promotion carries over.
+    assert doc["source_specific"] == [
+        {"address": "model.qwen-3-8b", "path": "compute_config.kv_cache_len", "value": 600000,
+         "file": str(big), "line": 8, "removed": False}]
     assert big.exists()
 
 

@@ -96,6 +96,11 @@ def _promotion_doc(value: str) -> dict[str, Any]:
                  "file": value, "line": 3, "removed": False},
                 {"address": value, "path": "", "target": None, "source": {value: value},
                  "file": value, "line": 4, "removed": True}],
+            "source_specific": [
+                {"address": value, "path": value, "value": {value: [value]}, "file": value,
+                 "line": 5, "removed": False},
+                {"address": "model.m", "path": "", "value": None, "file": value, "line": 6,
+                 "removed": True}],
             "diagnostics": [{"severity": "error", "code": "AD301", "message": value,
                              "file": value, "line": 1, "column": 1, "path": value}]}
 
