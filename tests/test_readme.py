@@ -62,3 +62,65 @@ def test_tour_shows_real_output(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace("kv_cache_len: 300000", "kv_cache_len: 340000"))
     fit = run_cli("fit", "examples/quickstart", cwd=tmp_path)
     assert tour["adaptive-deploy fit examples/quickstart"] == _trim(fit.out.splitlines())
+
+
+def _console_outputs(section: str) -> list[tuple[str, list[str]]]:
+    """(`adaptive-deploy ...` command, output lines) of every console block of a section."""
+    pairs: list[tuple[str, list[str]]] = []
+    for block in re.findall(r"```console\n(.*?)```", _section(section), re.S):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                pairs.append((line[2:].split("  #")[0].strip(), []))
+            elif pairs:
+                pairs[-1][1].append(line)
+    return [(command, _trim(lines)) for command, lines in pairs if lines]
+
+
+def _shown_in(shown: list[str], real: list[str]) -> bool:
+    """Whether `real` reads as `shown`, where a `...` line stands for lines left out: the
+    pieces between them appear whole and in order, the first at the start, the last at the end."""
+    pieces: list[list[str]] = [[]]
+    for line in shown:
+        if line.strip() == "...":
+            pieces.append([])
+        else:
+            pieces[-1].append(line)
+    first, *middle, last = pieces if len(pieces) > 1 else [pieces[0], []]
+    if len(pieces) == 1:
+        return real == first
+    if real[:len(first)] != first:
+        return False
+    at = len(first)
+    for piece in middle:
+        found = next((j for j in range(at, len(real) - len(piece) + 1)
+                      if real[j:j + len(piece)] == piece), None)
+        if found is None:
+            return False
+        at = found + len(piece)
+    return not last or (len(real) - len(last) >= at and real[len(real) - len(last):] == last)
+
+
+def test_environments_section_shows_real_output(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples" / "environments", tmp_path / "examples" / "environments",
+                    ignore=shutil.ignore_patterns(".adaptive-deploy"))
+    checked = 0
+    for command, shown in _console_outputs("Environments"):
+        args = command.split()[1:]
+        expanded = [str(p.relative_to(tmp_path)) if "*" in a else a for a in args
+                    for p in (sorted(tmp_path.glob(a)) if "*" in a else [tmp_path])]
+        result = run_cli(*expanded, cwd=tmp_path)
+        real = _trim((result.err + result.out).splitlines())
+        assert _shown_in(shown, real), f"README differs from `{command}`:\n" + "\n".join(real)
+        checked += 1
+    assert checked >= 3
+
+
+def test_shown_in_reads_elisions() -> None:
+    real = ["a", "b", "c", "d", "e"]
+    assert _shown_in(["a", "b", "c", "d", "e"], real)
+    assert _shown_in(["a", "  ...", "d", "e"], real)
+    assert _shown_in(["a", "...", "c", "..."], real)
+    assert not _shown_in(["a", "c"], real)
+    assert not _shown_in(["a", "...", "d"], real)
+    assert not _shown_in(["b", "...", "e"], real)
+    assert not _shown_in(["a", "...", "c", "b", "..."], real)
