@@ -11,6 +11,14 @@ committed BEFORE its platform call (a record marked `pending`), so an object cre
 before a crash is recognised as this workspace's own on the next run rather than reported as
 someone else's. The executor never prints; progress goes through `Hooks`.
 
+State commits run on one dedicated worker thread, so a commit (an fsync) never stalls the
+event loop and the other requests in flight; each is still awaited before the resource goes
+on (intent before the platform call, record before its dependents start), and the single
+thread keeps them in order.
+
+Models are bound to a project in one addModelsToProject per project (see `_Attachments`),
+not one per deployment.
+
 Deployments: the placement is sent whole (the platform replaces it whole), and a replacement
 is a restart in place — never remove-then-deploy, which would delete a model with its last
 project binding.
@@ -20,9 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from adaptive_deploy.addresses import Address, ResourceType
 from adaptive_deploy.apply.hooks import Hooks
@@ -30,6 +39,8 @@ from adaptive_deploy.client.protocol import Platform
 from adaptive_deploy.errors import AuthError, LockLost
 from adaptive_deploy.live import LiveDeployment, LiveJob, LiveProject, LiveState
 from adaptive_deploy.state.base import PENDING_CREATE, ResourceRecord, StateStore
+
+T = TypeVar("T")
 
 # Actions that change nothing on the platform or in state.
 _INERT = {"no-op"}
@@ -108,6 +119,8 @@ async def execute(
         done[change["address"]] = loop.create_future()
     requires, after = _dependencies(todo, live)
     result = ApplyResult()
+    state = _State(store)
+    attachments = _Attachments(todo, live, platform, done)
 
     async def run_one(change: dict[str, Any]) -> None:
         address, action = change["address"], change["action"]
@@ -134,7 +147,7 @@ async def execute(
             hooks.pre_apply(address, action)
             started = time.monotonic()
             try:
-                await _apply_change(change, platform, store, hooks, live, options)
+                await _apply_change(change, platform, state, hooks, live, options, attachments)
             except LockLost:
                 raise
             except Exception as exc:
@@ -163,8 +176,82 @@ async def execute(
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     finally:
+        attachments.cancel()
+        state.close()
         hooks.finish()
     return result
+
+
+class _State:
+    """The state store, committed to from one dedicated worker thread: `await put(...)`
+    returns once the record is committed, without blocking the event loop meanwhile. One
+    thread, so commits happen in the order they were asked for."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-commit")
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    async def put(self, record: ResourceRecord) -> None:
+        await self._run(self.store.put_resource, record)
+
+    async def delete(self, address: str) -> None:
+        await self._run(self.store.delete_resource, address)
+
+    def close(self) -> None:
+        # Waits for a commit still running (e.g. after a cancellation): it finishes whole.
+        self._worker.shutdown(wait=True)
+
+
+class _Attachments:
+    """One addModelsToProject per project for the deployments this apply creates.
+
+    The first deployment of a project to reach its bind step binds, in one request, every
+    model of that project's deployment creates that exists on the platform now (not a job's
+    output, which does not exist yet) and whose create has not already failed or been
+    skipped; the others await that answer. A model the platform refuses fails its own
+    deployment only. Deployments outside a batch bind themselves (`Platform.deploy`).
+    """
+
+    def __init__(self, todo: list[dict[str, Any]], live: LiveState, platform: Platform,
+                 done: Mapping[str, asyncio.Future[bool]]) -> None:
+        self._platform = platform
+        self._done = done
+        self._members: dict[str, dict[str, str]] = {}   # project → model → address
+        self._batches: dict[str, asyncio.Future[dict[str, str]]] = {}
+        for change in todo:
+            if change["action"] != "create" or not change["address"].startswith("deployment."):
+                continue
+            project, model = Address.parse(change["address"]).project_and_model
+            if model in live.models:
+                self._members.setdefault(project, {})[model] = change["address"]
+
+    def covers(self, project: str, model: str) -> bool:
+        return model in self._members.get(project, {})
+
+    async def attach(self, project: str, model: str) -> None:
+        """Bind `model` to `project` with the project's batch; ResourceFailed when refused."""
+        batch = self._batches.get(project)
+        if batch is None:
+            models = [m for m, address in self._members[project].items()
+                      if m == model or not (self._done[address].done()
+                                            and not self._done[address].result())]
+            batch = asyncio.ensure_future(self._platform.attach_models(project, models))
+            self._batches[project] = batch
+        # Shielded: one waiter cancelled must not cancel the request the others await.
+        failures = await asyncio.shield(batch)
+        if model in failures:
+            raise ResourceFailed(f"addModelsToProject to {project} failed: {model}: "
+                                 f"{failures[model]}")
+
+    def cancel(self) -> None:
+        for batch in self._batches.values():
+            if not batch.done():
+                batch.cancel()
+            elif not batch.cancelled():
+                batch.exception()   # retrieved: a failed batch was reported to its waiters
 
 
 Edges = dict[str, list[str]]
@@ -221,41 +308,43 @@ def _delete_must_wait(this: Address, other: Address, live: LiveState) -> bool:
 async def _apply_change(
     change: dict[str, Any],
     platform: Platform,
-    store: StateStore,
+    state: _State,
     hooks: Hooks,
     live: LiveState,
     options: ExecutorOptions,
+    attachments: _Attachments,
 ) -> None:
     address = Address.parse(change["address"])
     action = change["action"]
     after: dict[str, Any] = change.get("after") or {}
     if action == "forget":
-        store.delete_resource(str(address))
+        await state.delete(str(address))
         return
     if address.type is ResourceType.PROJECT:
-        await _apply_project(address, action, change, platform, store, live)
+        await _apply_project(address, action, change, platform, state, live)
     elif address.type is ResourceType.MODEL:
         model = await platform.update_model_compute_config(
             address.name, **{k: after[k] for k in ("tp", "kv_cache_len", "max_seq_len") if k in after}
         )
-        _record(store, change, LiveState(models={model.key: model}), model.id)
+        await _record(state, change, LiveState(models={model.key: model}), model.id)
     elif address.type is ResourceType.DEPLOYMENT:
-        await _apply_deployment(address, action, change, platform, store, hooks, options)
+        await _apply_deployment(address, action, change, platform, state, hooks, options,
+                                attachments)
     elif address.type is ResourceType.JOB:
-        await _run_job(address, change, platform, store, hooks, options)
+        await _run_job(address, change, platform, state, hooks, options)
     else:
         raise ResourceFailed(f"{address}: {address.type.value} resources are read-only")
 
 
 async def _apply_project(
     address: Address, action: str, change: dict[str, Any], platform: Platform,
-    store: StateStore, live: LiveState,
+    state: _State, live: LiveState,
 ) -> None:
     after: dict[str, Any] = change.get("after") or {}
     project: LiveProject
     archived = live.projects.get(address.name)
     if action == "create":
-        _record_intent(store, change)
+        await _record_intent(state, change)
     if action == "create" and archived is not None and archived.is_archived:
         # Deleting a project archives it; creating it again restores the archived one
         # (project keys stay taken on the platform).
@@ -275,11 +364,11 @@ async def _apply_project(
         )
     elif action == "delete":
         await platform.update_project(address.name, is_archived=True)
-        store.delete_resource(str(address))
+        await state.delete(str(address))
         return
     else:
         raise ResourceFailed(f"{address}: cannot {action} a project")
-    _record(store, change, LiveState(projects={project.key: project}), project.id)
+    await _record(state, change, LiveState(projects={project.key: project}), project.id)
 
 
 async def _apply_deployment(
@@ -287,26 +376,30 @@ async def _apply_deployment(
     action: str,
     change: dict[str, Any],
     platform: Platform,
-    store: StateStore,
+    state: _State,
     hooks: Hooks,
     options: ExecutorOptions,
+    attachments: _Attachments,
 ) -> None:
     project, model = address.project_and_model
     after: dict[str, Any] = change.get("after") or {}
     if action == "delete":
         await platform.remove_deployment(project, model)
-        store.delete_resource(str(address))
+        await state.delete(str(address))
         return
     if action == "update" and change.get("replace"):
-        await _restart(address, change, platform, store, hooks, options)
+        await _restart(address, change, platform, state, hooks, options)
         return
     fields = {k: after[k] for k in _DEPLOYMENT_FIELDS if k in after}
     deployment: LiveDeployment | None
     if action == "create":
         if "compute_pools" not in fields:
             raise ResourceFailed(f"{address}: a new deployment needs placement.compute_pools")
-        _record_intent(store, change)
-        deployment = await platform.deploy(project, model, **fields)
+        await _record_intent(state, change)
+        attached = attachments.covers(project, model)
+        if attached:
+            await attachments.attach(project, model)
+        deployment = await platform.deploy(project, model, attached=attached, **fields)
         for warning in deployment.warnings:
             hooks.warning(str(address), warning)
     elif action == "update":
@@ -320,11 +413,12 @@ async def _apply_deployment(
                 raise ResourceFailed(f"{address}: the deployment no longer exists on the platform")
     else:
         raise ResourceFailed(f"{address}: cannot {action} a deployment")
-    _record(store, change, LiveState(deployments={(project, model): deployment}), deployment.id)
+    await _record(state, change, LiveState(deployments={(project, model): deployment}),
+                  deployment.id)
     # Wait for the model to load when it is (re)placed and meant to be online.
     loads = action == "create" or "compute_pools" in _changed_fields(change)
     if loads and after.get("desired_online", True):
-        await _wait_for(address, action, platform, hooks, options, ONLINE)
+        await _wait_for(address, action, platform, hooks, options, ONLINE, deployment)
 
 
 def update_fields(change: Mapping[str, Any]) -> dict[str, Any]:
@@ -356,7 +450,7 @@ OFF = frozenset({"OFFLINE", "TURNED_OFF"})
 
 
 async def _restart(
-    address: Address, change: dict[str, Any], platform: Platform, store: StateStore,
+    address: Address, change: dict[str, Any], platform: Platform, state: _State,
     hooks: Hooks, options: ExecutorOptions,
 ) -> None:
     """Restart a deployment in place: updateModelService desiredOnline false, wait until it is
@@ -370,22 +464,26 @@ async def _restart(
     await platform.update_deployment(project, model, desired_online=False)
     await _wait_for(address, "update", platform, hooks, options, OFF)
     deployment = await platform.update_deployment(project, model, desired_online=online, **send)
-    _record(store, change, LiveState(deployments={(project, model): deployment}), deployment.id)
+    await _record(state, change, LiveState(deployments={(project, model): deployment}),
+                  deployment.id)
     if online:
-        await _wait_for(address, "update", platform, hooks, options, ONLINE)
+        await _wait_for(address, "update", platform, hooks, options, ONLINE, deployment)
 
 
 async def _wait_for(
     address: Address, action: str, platform: Platform, hooks: Hooks, options: ExecutorOptions,
-    wanted: frozenset[str],
+    wanted: frozenset[str], answer: LiveDeployment | None = None,
 ) -> None:
     """Poll the deployment until its status is one of `wanted`; ERROR while waiting for
-    ONLINE fails at once."""
+    ONLINE fails at once. `answer`, the mutation's own answer, is looked at first: when its
+    status is already final, nothing is polled."""
     project, model = address.project_and_model
     deadline = time.monotonic() + options.wait_timeout_s
     last_status = None
+    current: LiveDeployment | None = answer
     while True:
-        current = await platform.get_deployment(project, model)
+        if current is None:
+            current = await platform.get_deployment(project, model)
         if current is None:
             raise ResourceFailed(f"{address}: the deployment disappeared while "
                                  + ("loading" if wanted is ONLINE else "turning off"))
@@ -400,6 +498,7 @@ async def _wait_for(
             raise ResourceFailed(
                 f"{address}: still {current.status} after {options.wait_timeout_s:.0f}s"
             )
+        current = None
         await asyncio.sleep(options.poll_interval_s)
 
 
@@ -407,7 +506,7 @@ async def _run_job(
     address: Address,
     change: dict[str, Any],
     platform: Platform,
-    store: StateStore,
+    state: _State,
     hooks: Hooks,
     options: ExecutorOptions,
 ) -> None:
@@ -419,7 +518,7 @@ async def _run_job(
         name=address.name, recipe=after["recipe"], project=after["project"], args=args,
         num_gpus=after.get("num_gpus"), compute_pool=after.get("compute_pool"),
     )
-    _record(store, change, LiveState(jobs={job.name: job}), job.id)
+    await _record(state, change, LiveState(jobs={job.name: job}), job.id)
     deadline = time.monotonic() + options.wait_timeout_s
     last: tuple[str | None, float | None] = (None, None)
     while True:
@@ -435,7 +534,7 @@ async def _run_job(
             raise ResourceFailed(f"{address}: still {job.status} after {options.wait_timeout_s:.0f}s")
         await asyncio.sleep(options.poll_interval_s)
         job = await platform.get_job(job.id)
-    _record(store, change, LiveState(jobs={job.name: job}), job.id)
+    await _record(state, change, LiveState(jobs={job.name: job}), job.id)
     if job.status != "COMPLETED":
         raise ResourceFailed(f"{address}: job {job.status}: {job.error or 'no reason given'}")
 
@@ -453,11 +552,11 @@ def _record_observed(store: StateStore, change: dict[str, Any], live: LiveState)
     )
 
 
-def _record_intent(store: StateStore, change: dict[str, Any]) -> None:
+async def _record_intent(state: _State, change: dict[str, Any]) -> None:
     """Commit the intent of a create before its platform call (see the module docstring)."""
     from adaptive_deploy.plan import resources
 
-    store.put_resource(
+    await state.put(
         ResourceRecord(
             address=change["address"], type=change["type"],
             applied=dict(change.get("after") or {}), observed={},
@@ -470,13 +569,14 @@ def _changed_fields(change: Mapping[str, Any]) -> set[str]:
     return {str(d["path"]).split(".")[0] for d in change.get("diff") or []}
 
 
-def _record(store: StateStore, change: dict[str, Any], live: LiveState, platform_id: str) -> None:
+async def _record(state: _State, change: dict[str, Any], live: LiveState,
+                  platform_id: str) -> None:
     """Commit the resource's record: the desired value applied and the live value observed."""
     from adaptive_deploy.plan import resources
 
     address = change["address"]
     observed = resources.observed(live).get(address, {})
-    store.put_resource(
+    await state.put(
         ResourceRecord(
             address=address,
             type=change["type"],

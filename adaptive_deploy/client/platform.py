@@ -39,6 +39,7 @@ from adaptive_deploy.client.responses import (
     JobOut,
     ModelOut,
     ModelServiceOut,
+    ProjectModelServicesOut,
     ProjectOut,
     ReadLiveOut,
     parse,
@@ -345,10 +346,16 @@ class GraphQLPlatform:
         self, project: str, model: str, *, compute_pools: list[str],
         max_ttft_ms: int | None = None, num_draft_steps: int | None = None,
         is_default: bool | None = None, desired_online: bool | None = None,
+        attached: bool = False,
     ) -> LiveDeployment:
-        """addModelsToProject (unless attached) + deployModel (+ updateModelService for
-        is_default / desired_online when they differ from what deployModel left)."""
-        await self._attach(project, model)
+        """addModelsToProject (unless `attached`: the caller bound it with `attach_models`) +
+        deployModel (+ updateModelService for is_default / desired_online when they differ
+        from what deployModel left)."""
+        if not attached:
+            failures = await self.attach_models(project, [model])
+            if failures:
+                reasons = "; ".join(f"{m}: {r}" for m, r in failures.items())
+                raise PlatformError(f"addModelsToProject to {project} failed: {reasons}")
         deploy_input: dict[str, Any] = {
             "project": project,
             "model": model,
@@ -384,23 +391,38 @@ class GraphQLPlatform:
         deployment.warnings = list(result.warnings)
         return deployment
 
-    async def _attach(self, project: str, model: str) -> None:
-        async def find_attached() -> bool | None:
-            return True if await self._describe_service(project, model) is not None else None
+    async def attach_models(self, project: str, models: list[str]) -> dict[str, str]:
+        """addModelsToProject with every model of the list in ONE request; returns the models
+        the platform refused, with its reason ("already attached" is what we wanted, not a
+        refusal). On an unknown outcome, the project's bindings are re-read (one request) and
+        the mutation is re-sent only when some model is still unbound."""
+        wanted = list(dict.fromkeys(models))
 
-        def check(data: dict[str, Any]) -> bool:
+        async def find_attached() -> dict[str, str] | None:
+            bound = await self._bound_models(project)
+            return {} if bound is not None and set(wanted) <= bound else None
+
+        def check(data: dict[str, Any]) -> dict[str, str]:
             out = parse_field(AddModelsOut, data, "AddModelsToProject", "addModelsToProject")
-            # "already attached" is what we wanted; anything else is a real refusal.
-            problems = [f for f in out.failures if "already" not in f.reason.lower()]
-            if problems:
-                reasons = "; ".join(f"{f.model}: {f.reason}" for f in problems)
-                raise PlatformError(f"addModelsToProject to {project} failed: {reasons}")
-            return True
+            return {f.model: f.reason for f in out.failures
+                    if "already" not in f.reason.lower()}
 
-        await self._send_once(
-            "AddModelsToProject", {"input": {"project": project, "models": [model]}},
+        return await self._send_once(
+            "AddModelsToProject", {"input": {"project": project, "models": wanted}},
             check, find_attached,
         )
+
+    async def _bound_models(self, project: str) -> set[str] | None:
+        """Keys of the models bound to `project`; None when the project does not exist."""
+        try:
+            data = await self._query("ProjectModelServices", {"project": project})
+        except EntityNotFound:
+            return None
+        out = parse(ProjectModelServicesOut, data, "ProjectModelServices").project
+        if out is None:
+            return None
+        return {s.model.key for s in out.model_services
+                if not s.deleted and s.model is not None and s.model.key}
 
     async def update_deployment(
         self, project: str, model: str, *, compute_pools: list[str] | None = None,

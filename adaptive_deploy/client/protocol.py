@@ -43,10 +43,17 @@ class Platform(Protocol):
         self, project: str, model: str, *, compute_pools: list[str],
         max_ttft_ms: int | None = None, num_draft_steps: int | None = None,
         is_default: bool | None = None, desired_online: bool | None = None,
+        attached: bool = False,
     ) -> LiveDeployment:
-        """addModelsToProject + deployModel (+ updateModelService for is_default /
-        desired_online). Safe against unknown outcomes: re-reads live state before re-sending.
-        The platform's deployModel warnings come back in `LiveDeployment.warnings`."""
+        """addModelsToProject (unless `attached`) + deployModel (+ updateModelService for
+        is_default / desired_online). Safe against unknown outcomes: re-reads live state
+        before re-sending. The platform's deployModel warnings come back in
+        `LiveDeployment.warnings`."""
+        ...
+
+    async def attach_models(self, project: str, models: list[str]) -> dict[str, str]:
+        """addModelsToProject for several models in one request; the models refused, with
+        the platform's reason. Safe against unknown outcomes like `deploy`."""
         ...
 
     async def update_deployment(

@@ -339,5 +339,19 @@ class DescribeProjectOut(Lenient):
     project: ProjectOut | None = None
 
 
+class BindingOut(Lenient):
+    deleted: bool = False
+    model: KeyRef | None = None
+
+
+class ProjectBindingsOut(Lenient):
+    key: str = ""
+    model_services: list[BindingOut] = Field(default_factory=list)
+
+
+class ProjectModelServicesOut(Lenient):
+    project: ProjectBindingsOut | None = None
+
+
 class DescribeJobOut(Lenient):
     job: JobOut | None = None

@@ -38,6 +38,8 @@ class RecordingPlatform:
         self.online: dict[str, bool] = {}
         self.store = store
         self.seen_in_state: dict[str, Any] = {}   # state record of the address at call time
+        self.deploy_status = "ONLINE"             # the status deployModel answers with
+        self.polls = 0                            # get_deployment calls
 
     async def _call(self, name: str) -> None:
         self.running += 1
@@ -70,11 +72,16 @@ class RecordingPlatform:
         await self._call(f"update_model {model}")
         return LiveModel(id=f"m-{model}", key=model, name=model)
 
-    async def deploy(self, project: str, model: str, **fields: Any) -> LiveDeployment:
+    async def attach_models(self, project: str, models: list[str]) -> dict[str, str]:
+        await self._call(f"attach {project} {sorted(models)}")
+        return {m: "refused by the platform" for m in models if f"attach {project}/{m}" in self.fail}
+
+    async def deploy(self, project: str, model: str, *, attached: bool = False,
+                     **fields: Any) -> LiveDeployment:
         self._peek(f"deployment.{project}/{model}")
-        await self._call(f"deploy {project}/{model}")
+        await self._call(f"deploy {project}/{model}" + ("" if attached else " (binds)"))
         return LiveDeployment(id=f"d-{project}-{model}", project=project, model=model,
-                              status="ONLINE", compute_pools=fields["compute_pools"],
+                              status=self.deploy_status, compute_pools=fields["compute_pools"],
                               warnings=list(self.warnings))
 
     async def update_deployment(self, project: str, model: str, **fields: Any) -> LiveDeployment:
@@ -94,6 +101,7 @@ class RecordingPlatform:
                               compute_pools=pools)
 
     async def get_deployment(self, project: str, model: str) -> LiveDeployment | None:
+        self.polls += 1
         return await self._deployment(project, model, [])
 
     async def create_job(self, *, name: str, **kwargs: Any) -> LiveJob:
@@ -335,3 +343,120 @@ def test_deploy_warnings_reach_the_hooks(store: StateStore) -> None:
     assert not result.failed
     assert [(e.address, e.message) for e in hooks.events if e.kind == "warning"] == [
         ("deployment.a/base", warning)]
+
+
+def _deployments(projects: str, models: tuple[str, ...]) -> list[dict[str, Any]]:
+    changes = []
+    for p in projects:
+        changes.append(change(f"project.{p}", "create", {"name": p}))
+        for m in models:
+            deps = [f"project.{p}"] + ([f"deployment.{p}/base"] if m == "lora" else [])
+            changes.append(change(f"deployment.{p}/{m}", "create", {"compute_pools": ["p1"]},
+                                  depends_on=tuple(deps)))
+    return changes
+
+
+@pytest.mark.parametrize("parallelism", [1, 8])
+def test_models_are_bound_in_one_request_per_project(store: StateStore, parallelism: int) -> None:
+    """addModelsToProject takes a list: one request per project binds all the models its new
+    deployments use (an adapter's too, though its deployment waits for its base's)."""
+    platform = RecordingPlatform()
+    result, _ = run(_deployments("ab", ("base", "lora")), platform, store, parallelism)
+    assert not result.failed
+    attaches = [c for c in platform.calls if c.startswith("attach")]
+    assert sorted(attaches) == ["attach a ['base', 'lora']", "attach b ['base', 'lora']"]
+    # Each deployment is deployed as already bound, after its project's batch.
+    assert not [c for c in platform.calls if c.endswith("(binds)")]
+    for p in "ab":
+        assert platform.calls.index(f"attach {p} ['base', 'lora']") < platform.calls.index(
+            f"deploy {p}/base")
+
+
+def test_a_model_the_platform_refuses_to_bind_fails_its_deployment_only(
+    store: StateStore,
+) -> None:
+    platform = RecordingPlatform(fail={"attach a/lora"})
+    result, _ = run(_deployments("a", ("base", "lora")), platform, store)
+    failed = {r.address: r.error for r in result.failed}
+    assert list(failed) == ["deployment.a/lora"]
+    assert "refused by the platform" in (failed["deployment.a/lora"] or "")
+    assert "deploy a/base" in platform.calls and "deploy a/lora" not in platform.calls
+
+
+def test_a_model_that_does_not_exist_yet_binds_on_its_own(store: StateStore) -> None:
+    """A job's output model exists only once the job ran: it cannot join the project's batch."""
+    platform = RecordingPlatform()
+    changes = [change("deployment.a/base", "create", {"compute_pools": ["p1"]}),
+               change("deployment.a/base_accelerated", "create", {"compute_pools": ["p1"]})]
+    result, _ = run(changes, platform, store)
+    assert not result.failed
+    assert "attach a ['base']" in platform.calls
+    assert "deploy a/base_accelerated (binds)" in platform.calls
+
+
+def test_no_status_poll_when_the_deploy_answer_is_already_final(store: StateStore) -> None:
+    platform = RecordingPlatform()
+    result, _ = run(_deployments("a", ("base",)), platform, store)
+    assert not result.failed
+    assert platform.polls == 0
+
+
+def test_a_pending_deploy_answer_is_polled_until_online(store: StateStore) -> None:
+    platform = RecordingPlatform()
+    platform.deploy_status = "PENDING"
+    result, hooks = run(_deployments("a", ("base",)), platform, store)
+    assert not result.failed
+    assert platform.polls == 1
+    statuses = [e.message for e in hooks.events if e.kind == "progress"]
+    assert statuses == ["status PENDING", "status ONLINE"]
+
+
+def test_an_error_in_the_deploy_answer_fails_without_polling(store: StateStore) -> None:
+    platform = RecordingPlatform()
+    platform.deploy_status = "ERROR"
+    result, _ = run(_deployments("a", ("base",)), platform, store)
+    assert [r.address for r in result.failed] == ["deployment.a/base"]
+    assert "ERROR" in (result.failed[0].error or "")
+    assert platform.polls == 0
+
+
+class ThreadRecordingStore:
+    """A state store that notes which thread each commit runs on."""
+
+    def __init__(self, inner: StateStore) -> None:
+        self.inner = inner
+        self.threads: list[int] = []
+        self.order: list[str] = []
+
+    def put_resource(self, record: Any) -> int:
+        import threading
+
+        self.threads.append(threading.get_ident())
+        self.order.append(f"{record.address}:{record.pending or 'done'}")
+        return self.inner.put_resource(record)
+
+    def delete_resource(self, address: str) -> int:
+        import threading
+
+        self.threads.append(threading.get_ident())
+        return self.inner.delete_resource(address)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_state_commits_run_on_one_worker_thread_not_the_event_loop(store: StateStore) -> None:
+    import threading
+
+    recording = ThreadRecordingStore(store)
+    platform = RecordingPlatform()
+    result, _ = run(_deployments("ab", ("base", "lora")), platform, recording)  # type: ignore[arg-type]
+    assert not result.failed
+    assert recording.threads and threading.get_ident() not in recording.threads
+    assert len(set(recording.threads)) == 1, "one dedicated thread keeps commits in order"
+    # Still one commit per resource (and the intent of each create before it).
+    for address in ("project.a", "deployment.a/base", "deployment.b/lora"):
+        assert recording.order.index(f"{address}:create") < recording.order.index(
+            f"{address}:done")
+    assert len(recording.order) == 2 * 6
+    assert set(store.read().resources) == {c["address"] for c in _deployments("ab", ("base", "lora"))}

@@ -140,6 +140,12 @@ class FakePlatform:
         return {"project": {"key": v["project"],
                             "modelService": self._service_out(svc) if svc else None}}
 
+    def op_ProjectModelServices(self, v: dict[str, Any]) -> dict[str, Any]:
+        self._project(v["project"])
+        services = [{"deleted": s["deleted"], "model": s["model"]}
+                    for (pk, _), s in self.services.items() if pk == v["project"]]
+        return {"project": {"key": v["project"], "modelServices": services}}
+
     def op_UpdateModelComputeConfig(self, v: dict[str, Any]) -> dict[str, Any]:
         model = self.models[v["idOrKey"]]
         model["computeConfig"] = {**(model["computeConfig"] or {}), **v["input"]}
