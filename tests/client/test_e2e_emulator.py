@@ -262,3 +262,31 @@ async def test_deploy_warnings_come_back_from_the_emulator(tmp_path: Path) -> No
         assert again.warnings == ["model qwen-3-8b was already deployed in project playground"]
     finally:
         await p.aclose()
+
+
+async def test_requests_do_not_look_for_a_module_each_time(emulator_module: EmulatorServer) -> None:
+    """httpcore runs `import sniffio` on every request: with sniffio installed (a declared
+    dependency) that is a sys.modules hit; without it, a failed search of sys.path each time."""
+    import importlib.abc
+    import sys
+
+    lookups: list[str] = []
+
+    class Recorder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            lookups.append(name)
+
+    server = emulator_module
+    server.clear_faults()
+    p = remote(server, server.admin_key)
+    try:
+        await p.read_live()                     # connection and lazy imports settle first
+        sys.meta_path.insert(0, Recorder())
+        try:
+            for _ in range(20):
+                await p.read_live()
+        finally:
+            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, Recorder)]
+    finally:
+        await p.aclose()
+    assert lookups.count("sniffio") == 0, lookups[:10]
