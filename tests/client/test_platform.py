@@ -438,3 +438,50 @@ async def test_read_live_counts_every_binding(fake: FakePlatform) -> None:
     assert set(live.deployments) == {("support", "qwen-3-8b"), ("old", "support-lora-v3")}
     assert live.bindings("qwen-3-8b") == {"support", "other"}
     assert live.bindings("support-lora-v3") == set()
+
+
+async def test_attach_models_binds_a_list_in_one_request(fake: FakePlatform) -> None:
+    fake.add_service("support", "qwen-3-8b")            # already bound: not a refusal
+    failures = await make(fake).attach_models("support", ["qwen-3-8b", "support-lora-v3"])
+    assert failures == {}
+    assert fake.calls["AddModelsToProject"] == 1
+    body = next(b for b in fake.bodies if b["operationName"] == "AddModelsToProject")
+    assert body["variables"]["input"] == {"project": "support",
+                                          "models": ["qwen-3-8b", "support-lora-v3"]}
+
+
+async def test_attach_models_returns_the_refused_models(fake: FakePlatform) -> None:
+    def refuse(v: dict[str, object]) -> dict[str, object]:
+        return {"addModelsToProject": {"success": False, "failures": [
+            {"model": "support-lora-v3", "reason": "EntityNotFound: model support-lora-v3"}]}}
+    fake.op_AddModelsToProject = refuse  # type: ignore[method-assign]
+    failures = await make(fake).attach_models("support", ["qwen-3-8b", "support-lora-v3"])
+    assert failures == {"support-lora-v3": "EntityNotFound: model support-lora-v3"}
+
+
+@pytest.mark.parametrize("drop_with", ["timeout", "502"])
+async def test_attach_models_unknown_outcome_after_commit_is_not_resent(
+    fake: FakePlatform, drop_with: str,
+) -> None:
+    fake.drop_after_commit["AddModelsToProject"] = 1
+    fake.drop_with = drop_with
+    failures = await make(fake).attach_models("support", ["qwen-3-8b", "support-lora-v3"])
+    assert failures == {}
+    assert fake.calls["AddModelsToProject"] == 1, "the bindings were there: no second send"
+    assert fake.calls["ProjectModelServices"] == 1      # one re-read for the whole list
+
+
+async def test_attach_models_unknown_outcome_before_commit_is_resent(fake: FakePlatform) -> None:
+    fake.fail_before_commit["AddModelsToProject"] = 1
+    failures = await make(fake).attach_models("support", ["qwen-3-8b", "support-lora-v3"])
+    assert failures == {}
+    assert fake.calls["AddModelsToProject"] == 2
+    assert fake.commits["AddModelsToProject"] == 2
+    assert {m for (p, m) in fake.services if p == "support"} == {"qwen-3-8b", "support-lora-v3"}
+
+
+async def test_deploy_of_a_model_bound_by_a_batch_sends_no_bind(fake: FakePlatform) -> None:
+    p = make(fake)
+    await p.attach_models("support", ["qwen-3-8b"])
+    await p.deploy("support", "qwen-3-8b", compute_pools=["pool-1"], attached=True)
+    assert fake.calls["AddModelsToProject"] == 1 and fake.calls["DeployModel"] == 1
