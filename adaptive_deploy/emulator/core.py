@@ -464,10 +464,13 @@ class Emulator:
             if base is None:
                 return None
             model = base
-        need = self.memory_need_gib(model)
+        needs: dict[str, float | None] = self._cache.setdefault("memory-need", {})
+        if model["key"] not in needs:
+            needs[model["key"]] = self.memory_need_gib(model)
+        need = needs[model["key"]]
         if need is None:
             return None
-        for pool_key in json.loads(service["compute_pools"]):
+        for pool_key in self._pools_of(service):
             pool = self._by("pools", "key").get(pool_key)
             if pool is None:
                 continue
@@ -478,6 +481,28 @@ class Emulator:
                     f"on {pool['gpu']} (compute pool {pool['key']})"
                 )
         return None
+
+    def _pools_of(self, service: sqlite3.Row) -> list[str]:
+        """The service's placement pools, parsed once per request (a whole read looks at
+        each service's pools several times: its record, its load check, the pools' groups)."""
+        parsed: dict[str, list[str]] = self._cache.setdefault("pools-of", {})
+        pools = parsed.get(service["id"])
+        if pools is None:
+            pools = parsed[service["id"]] = json.loads(service["compute_pools"])
+        return pools
+
+    def _adapters_of(self, base_key: str) -> list[sqlite3.Row]:
+        """The adapter models whose backbone is `base_key` (an index, not a scan)."""
+        return [m for m in self._group("models", "backbone").get(base_key, [])
+                if m["is_adapter"]]
+
+    def _services_of_model_and_adapters(self, model_key: str) -> list[sqlite3.Row]:
+        """Services of the model and of every adapter on it (they run on the base model)."""
+        rows = list(self._services_of_model(model_key))
+        for adapter in self._adapters_of(model_key):
+            if adapter["key"] != model_key:
+                rows.extend(self._services_of_model(adapter["key"]))
+        return rows
 
     def _service_status(self, service: sqlite3.Row) -> tuple[str, str | None]:
         status: tuple[str, str | None] = self._memo(
@@ -608,8 +633,14 @@ class Emulator:
         }
 
     def _maybe_model(self, key: str | None) -> Record | None:
-        row = self._by("models", "key").get(key) if key else None
-        return self.model_record(row) if row is not None else None
+        # Built once per request and key: every service of a model refers to the same record.
+        if not key:
+            return None
+        records: dict[str, Record | None] = self._cache.setdefault("model-records", {})
+        if key not in records:
+            row = self._by("models", "key").get(key)
+            records[key] = self.model_record(row) if row is not None else None
+        return records[key]
 
     def _maybe_job(self, job_id: str | None) -> Record | None:
         row = self._by("jobs", "id").get(job_id) if job_id else None
@@ -636,7 +667,7 @@ class Emulator:
     def service_record(self, row: sqlite3.Row) -> Record:
         """A ModelService. numDraftSteps is write-only and deliberately absent."""
         status, error = self._service_status(row)
-        pools = json.loads(row["compute_pools"])
+        pools = list(self._pools_of(row))
         placement = None
         if pools or row["max_ttft_ms"] is not None:
             placement = {"computePools": pools, "maxTtftMs": row["max_ttft_ms"]}
@@ -696,20 +727,31 @@ class Emulator:
                                           lambda: self._compute_groups(pool))
         return groups
 
+    def _models_by_pool(self) -> dict[str, dict[str, int]]:
+        """Pool key → the base models placed on it (key → tp), in one pass over the services
+        per request rather than one per pool."""
+        def compute() -> dict[str, dict[str, int]]:
+            by_pool: dict[str, dict[str, int]] = {}
+            models = self._by("models", "key")
+            for s in self._rows("services"):
+                if not s["deployed"] or not s["desired_online"]:
+                    continue
+                m = models.get(s["model"])
+                if m is None:
+                    continue
+                base = models.get(m["backbone"]) if m["is_adapter"] else m
+                if base is None:
+                    continue
+                for pool_key in self._pools_of(s):
+                    by_pool.setdefault(pool_key, {}).setdefault(base["key"], int(base["tp"] or 1))
+            return by_pool
+
+        result: dict[str, dict[str, int]] = self._memo("models-by-pool", compute)
+        return result
+
     def _compute_groups(self, pool: sqlite3.Row) -> list[Record]:
         # Each deployed model runs one replica on every group of the pool, taking tp GPUs.
-        models: dict[str, int] = {}
-        for s in self._rows("services"):
-            if not s["deployed"] or not s["desired_online"]:
-                continue
-            if pool["key"] not in json.loads(s["compute_pools"]):
-                continue
-            m = self._by("models", "key").get(s["model"])
-            if m is None:
-                continue
-            base = self._by("models", "key").get(m["backbone"]) if m["is_adapter"] else m
-            if base is not None:
-                models.setdefault(base["key"], int(base["tp"] or 1))
+        models = self._models_by_pool().get(pool["key"], {})
         online = [k for k in models if self._model_online(k)[0] == "ONLINE"]
         jobs = [j for j in self._rows("jobs") if j["compute_pool"] == pool["key"]
                 and self._job_state(j)[0] in ("PENDING", "RUNNING")]
@@ -935,21 +977,15 @@ class Emulator:
 
     def _placed_pools(self, model_key: str) -> set[str]:
         pools: set[str] = set()
-        for s in self._rows("services"):
-            m = self._by("models", "key").get(s["model"])
-            if m is None or not s["deployed"]:
-                continue
-            if s["model"] == model_key or (m["is_adapter"] and m["backbone"] == model_key):
-                pools.update(json.loads(s["compute_pools"]))
+        for s in self._services_of_model_and_adapters(model_key):
+            if s["deployed"]:
+                pools.update(self._pools_of(s))
         return pools
 
     def _restart_services(self, model_key: str) -> None:
         now = self.now()
-        for s in self._rows("services"):
-            m = self._by("models", "key").get(s["model"])
-            if s["deployed"] and m is not None and (
-                s["model"] == model_key or (m["is_adapter"] and m["backbone"] == model_key)
-            ):
+        for s in self._services_of_model_and_adapters(model_key):
+            if s["deployed"]:
                 self.conn.execute("UPDATE services SET deployed_at=? WHERE id=?", (now, s["id"]))
 
     def _check_tp(self, model: sqlite3.Row, tp: int, pool_keys: set[str] | list[str]) -> None:
@@ -1041,11 +1077,9 @@ class Emulator:
         if not model["is_adapter"]:
             return
         limit = int(self._meta("adapters_per_base_model", "4"))
-        deployed = {s["model"] for s in self._rows("services")
-                    if s["deployed"] and s["desired_online"]}
-        siblings = {k for k in deployed
-                    if (m := self._by("models", "key").get(k)) is not None
-                    and m["is_adapter"] and m["backbone"] == model["backbone"]}
+        siblings = {a["key"] for a in self._adapters_of(model["backbone"])
+                    if any(s["deployed"] and s["desired_online"]
+                           for s in self._services_of_model(a["key"]))}
         if model["key"] not in siblings and len(siblings) >= limit:
             raise InvalidInput(
                 f"adapter limit reached: at most {limit} adapters of base model "
