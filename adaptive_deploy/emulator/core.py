@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -155,6 +155,28 @@ def load_seed(name: str) -> dict[str, Any]:
     return data
 
 
+class _RowLookup(Mapping[str, sqlite3.Row]):
+    """`Emulator._by` before the table is loaded: one indexed SELECT per key looked up."""
+
+    def __init__(self, emu: Emulator, table: str, column: str) -> None:
+        self._emu, self._table, self._column = emu, table, column
+
+    def __getitem__(self, value: str) -> sqlite3.Row:
+        row = self._emu._lookup(self._table, self._column, value)
+        if row is None:
+            raise KeyError(value)
+        return row
+
+    def __contains__(self, value: object) -> bool:
+        return self._emu._lookup(self._table, self._column, value) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._emu._by_loaded(self._table, self._column))
+
+    def __len__(self) -> int:
+        return len(self._emu._by_loaded(self._table, self._column))
+
+
 class Emulator:
     """The platform: state in SQLite, rules in methods. Create one per database file."""
 
@@ -262,12 +284,35 @@ class Emulator:
         rows: list[sqlite3.Row] = self._cache[key]
         return rows
 
-    def _by(self, table: str, column: str) -> dict[str, sqlite3.Row]:
+    def _by(self, table: str, column: str) -> Mapping[str, sqlite3.Row]:
+        """Rows of `table` by a unique column. When this request has not loaded the whole
+        table, a lookup asks the table's index for that one row (a mutation needs a few rows
+        of each table, not all of them); iterating over it loads the table."""
         key = f"by:{table}:{column}"
         if key not in self._cache:
-            self._cache[key] = {row[column]: row for row in self._rows(table)}
+            if f"rows:{table}" in self._cache:
+                self._cache[key] = {row[column]: row for row in self._rows(table)}
+            else:
+                return _RowLookup(self, table, column)
         index: dict[str, sqlite3.Row] = self._cache[key]
         return index
+
+    def _by_loaded(self, table: str, column: str) -> dict[str, sqlite3.Row]:
+        self._rows(table)
+        index: dict[str, sqlite3.Row] = dict(self._by(table, column))
+        return index
+
+    def _lookup(self, table: str, column: str, value: Any) -> sqlite3.Row | None:
+        if value is None:
+            return None
+        if f"rows:{table}" in self._cache:
+            return self._by(table, column).get(value)
+        found: dict[Any, sqlite3.Row | None] = self._cache.setdefault(f"one:{table}:{column}", {})
+        if value not in found:
+            found[value] = self.conn.execute(
+                f"SELECT * FROM {table} WHERE {column}=?", (value,)  # constant names
+            ).fetchone()
+        return found[value]
 
     def _group(self, table: str, column: str) -> dict[str, list[sqlite3.Row]]:
         key = f"group:{table}:{column}"
@@ -493,8 +538,16 @@ class Emulator:
 
     def _adapters_of(self, base_key: str) -> list[sqlite3.Row]:
         """The adapter models whose backbone is `base_key` (an index, not a scan)."""
-        return [m for m in self._group("models", "backbone").get(base_key, [])
-                if m["is_adapter"]]
+        if "rows:models" in self._cache:
+            return [m for m in self._group("models", "backbone").get(base_key, [])
+                    if m["is_adapter"]]
+        rows: list[sqlite3.Row] = self._memo(
+            f"adapters:{base_key}",
+            lambda: self.conn.execute(
+                "SELECT * FROM models WHERE backbone=? AND is_adapter ORDER BY created_at, rowid",
+                (base_key,)).fetchall(),
+        )
+        return rows
 
     def _services_of_model_and_adapters(self, model_key: str) -> list[sqlite3.Row]:
         """Services of the model and of every adapter on it (they run on the base model)."""
