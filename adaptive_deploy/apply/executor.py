@@ -105,11 +105,14 @@ async def execute(
     options: ExecutorOptions,
 ) -> ApplyResult:
     """Apply `changes` (plan-JSON change objects) and return per-resource results."""
+    state = _State(store)
+    observed: list[asyncio.Future[None]] = []
     for change in changes:
         if change["action"] in _INERT and change.get("after") is not None and change.get("before") is not None:
             # Adopted or converged: the platform already matches; record it so the resource
-            # is managed from now on (and deleted when it leaves the configuration).
-            _record_observed(store, change, live)
+            # is managed from now on (and deleted when it leaves the configuration). Queued
+            # first on the commit thread, awaited at the end: nothing waits for these.
+            observed.append(asyncio.ensure_future(state.put(_observed_record(change, live))))
     todo = [c for c in changes if c["action"] not in _INERT]
     hooks.start(len(todo))
     semaphore = asyncio.Semaphore(max(1, options.parallelism))
@@ -119,7 +122,6 @@ async def execute(
         done[change["address"]] = loop.create_future()
     requires, after = _dependencies(todo, live)
     result = ApplyResult()
-    state = _State(store)
     attachments = _Attachments(todo, live, platform, done)
 
     async def run_one(change: dict[str, Any]) -> None:
@@ -169,11 +171,12 @@ async def execute(
     tasks = [asyncio.ensure_future(run_one(c)) for c in todo]
     try:
         await asyncio.gather(*tasks)
+        await asyncio.gather(*observed)
     except LockLost:
         # Another process holds the workspace now: stop everything at once.
-        for task in tasks:
+        for task in [*tasks, *observed]:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *observed, return_exceptions=True)
         raise
     finally:
         attachments.cancel()
@@ -539,16 +542,14 @@ async def _run_job(
         raise ResourceFailed(f"{address}: job {job.status}: {job.error or 'no reason given'}")
 
 
-def _record_observed(store: StateStore, change: dict[str, Any], live: LiveState) -> None:
+def _observed_record(change: dict[str, Any], live: LiveState) -> ResourceRecord:
     from adaptive_deploy.plan import resources
 
     observed = dict(change["before"])
-    store.put_resource(
-        ResourceRecord(
-            address=change["address"], type=change["type"], applied=dict(change["after"]),
-            observed=observed, fingerprint=resources.fingerprint(observed),
-            platform_id=resources.platform_id(live, change["address"]),
-        )
+    return ResourceRecord(
+        address=change["address"], type=change["type"], applied=dict(change["after"]),
+        observed=observed, fingerprint=resources.fingerprint(observed),
+        platform_id=resources.platform_id(live, change["address"]),
     )
 
 
