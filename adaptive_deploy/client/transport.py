@@ -207,6 +207,10 @@ class GraphQLTransport:
             transport=transport,
             follow_redirects=False,
         )
+        if transport is None:
+            from adaptive_deploy.client import pool
+
+            pool.install(self._client)
 
     def __repr__(self) -> str:
         return f"GraphQLTransport({self.label!r}, key={self.key_ref})"
