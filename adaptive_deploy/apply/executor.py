@@ -208,6 +208,11 @@ class _State:
         self._worker.shutdown(wait=True)
 
 
+def _failed(done: asyncio.Future[bool]) -> bool:
+    """Has this action already ended without success (failed, skipped or cancelled)?"""
+    return done.done() and (done.cancelled() or not done.result())
+
+
 class _Attachments:
     """One addModelsToProject per project for the deployments this apply creates.
 
@@ -239,8 +244,7 @@ class _Attachments:
         batch = self._batches.get(project)
         if batch is None:
             models = [m for m, address in self._members[project].items()
-                      if m == model or not (self._done[address].done()
-                                            and not self._done[address].result())]
+                      if m == model or not _failed(self._done[address])]
             batch = asyncio.ensure_future(self._platform.attach_models(project, models))
             self._batches[project] = batch
         # Shielded: one waiter cancelled must not cancel the request the others await.
