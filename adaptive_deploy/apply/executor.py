@@ -122,7 +122,8 @@ async def execute(
         done[change["address"]] = loop.create_future()
     requires, after = _dependencies(todo, live)
     result = ApplyResult()
-    attachments = _Attachments(todo, live, platform, done)
+    attachments = _Attachments(todo, live, platform, done, semaphore,
+                               lambda: result.stopped_by is not None, store.check_lock)
 
     async def run_one(change: dict[str, Any]) -> None:
         address, action = change["address"], change["action"]
@@ -138,6 +139,9 @@ async def execute(
             result.results.append(ResourceResult(address, action, False, reason, skipped=True))
             done[address].set_result(False)
             return
+        # A new deployment's model is bound by its project's batch, which takes a slot of its
+        # own: waiting for it here holds none.
+        await attachments.ready(change)
         async with semaphore:
             store.check_lock()   # a lock lost meanwhile: no further platform call
             if result.stopped_by is not None:
@@ -216,17 +220,22 @@ def _failed(done: asyncio.Future[bool]) -> bool:
 class _Attachments:
     """One addModelsToProject per project for the deployments this apply creates.
 
-    The first deployment of a project to reach its bind step binds, in one request, every
-    model of that project's deployment creates that exists on the platform now (not a job's
-    output, which does not exist yet) and whose create has not already failed or been
-    skipped; the others await that answer. A model the platform refuses fails its own
-    deployment only. Deployments outside a batch bind themselves (`Platform.deploy`).
+    When the first of a project's new deployments is ready to go (its dependencies done), one
+    request binds every model of that project's deployment creates that exists on the platform
+    now (not a job's output, which does not exist yet) and whose create has not already failed
+    or been skipped. That request takes a parallelism slot like any platform call; the
+    deployments wait for it without holding one, then go on. A model the platform refuses fails
+    its own deployment only. Deployments outside a batch bind themselves (`Platform.deploy`).
     """
 
     def __init__(self, todo: list[dict[str, Any]], live: LiveState, platform: Platform,
-                 done: Mapping[str, asyncio.Future[bool]]) -> None:
+                 done: Mapping[str, asyncio.Future[bool]], semaphore: asyncio.Semaphore,
+                 stopped: Callable[[], bool], check_lock: Callable[[], None]) -> None:
         self._platform = platform
         self._done = done
+        self._semaphore = semaphore
+        self._stopped = stopped
+        self._check_lock = check_lock
         self._members: dict[str, dict[str, str]] = {}   # project → model → address
         self._batches: dict[str, asyncio.Future[dict[str, str]]] = {}
         for change in todo:
@@ -239,16 +248,40 @@ class _Attachments:
     def covers(self, project: str, model: str) -> bool:
         return model in self._members.get(project, {})
 
-    async def attach(self, project: str, model: str) -> None:
-        """Bind `model` to `project` with the project's batch; ResourceFailed when refused."""
+    def _start(self, project: str, model: str) -> asyncio.Future[dict[str, str]]:
         batch = self._batches.get(project)
         if batch is None:
             models = [m for m, address in self._members[project].items()
                       if m == model or not _failed(self._done[address])]
-            batch = asyncio.ensure_future(self._platform.attach_models(project, models))
+            batch = asyncio.ensure_future(self._bind(project, models))
             self._batches[project] = batch
-        # Shielded: one waiter cancelled must not cancel the request the others await.
-        failures = await asyncio.shield(batch)
+        return batch
+
+    async def _bind(self, project: str, models: list[str]) -> dict[str, str]:
+        async with self._semaphore:
+            self._check_lock()
+            if self._stopped():
+                return {}   # the key was refused: the deployments are skipped, not bound
+            return await self._platform.attach_models(project, models)
+
+    async def ready(self, change: dict[str, Any]) -> None:
+        """For a deployment create in a batch: start its project's batch if needed and wait
+        until it has answered (its outcome is read by `attach`)."""
+        if change["action"] != "create" or not change["address"].startswith("deployment."):
+            return
+        project, model = Address.parse(change["address"]).project_and_model
+        if self.covers(project, model):
+            await asyncio.wait([self._start(project, model)])
+
+    async def attach(self, project: str, model: str) -> None:
+        """`model`'s binding by the project's batch; ResourceFailed when it was refused."""
+        batch = self._batches.get(project)
+        if batch is None:
+            # Not started through `ready` (the caller holds a slot): bind it alone, here.
+            failures = await self._platform.attach_models(project, [model])
+        else:
+            # Shielded: one waiter cancelled must not cancel the request the others await.
+            failures = await asyncio.shield(batch)
         if model in failures:
             raise ResourceFailed(f"addModelsToProject to {project} failed: {model}: "
                                  f"{failures[model]}")

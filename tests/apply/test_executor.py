@@ -40,6 +40,7 @@ class RecordingPlatform:
         self.seen_in_state: dict[str, Any] = {}   # state record of the address at call time
         self.deploy_status = "ONLINE"             # the status deployModel answers with
         self.polls = 0                            # get_deployment calls
+        self.attaching = self.max_attaching = 0   # attach_models calls in flight
 
     async def _call(self, name: str) -> None:
         self.running += 1
@@ -73,7 +74,12 @@ class RecordingPlatform:
         return LiveModel(id=f"m-{model}", key=model, name=model)
 
     async def attach_models(self, project: str, models: list[str]) -> dict[str, str]:
-        await self._call(f"attach {project} {sorted(models)}")
+        self.attaching += 1
+        self.max_attaching = max(self.max_attaching, self.attaching)
+        try:
+            await self._call(f"attach {project} {sorted(models)}")
+        finally:
+            self.attaching -= 1
         return {m: "refused by the platform" for m in models if f"attach {project}/{m}" in self.fail}
 
     async def deploy(self, project: str, model: str, *, attached: bool = False,
@@ -460,3 +466,24 @@ def test_state_commits_run_on_one_worker_thread_not_the_event_loop(store: StateS
             f"{address}:done")
     assert len(recording.order) == 2 * 6
     assert set(store.read().resources) == {c["address"] for c in _deployments("ab", ("base", "lora"))}
+
+
+def test_deployments_waiting_for_their_bind_hold_no_parallelism_slot(store: StateStore) -> None:
+    """With two slots and two projects of several deployments, both projects' binds are in
+    flight together: the deployments waiting for the first one do not sit on the other slot."""
+    platform = RecordingPlatform(delay=0.05)
+    changes = _deployments("ab", ("base", "lora"))
+    changes += [change(f"deployment.{p}/m{i}", "create", {"compute_pools": ["p1"]},
+                       depends_on=(f"project.{p}",)) for p in "ab" for i in range(4)]
+    live = LiveState(models={**LIVE.models, **{f"m{i}": LiveModel(id=f"m-{i}", key=f"m{i}",
+                                                                  name=f"m{i}")
+                                               for i in range(4)}})
+    hooks = CollectingHooks()
+    result = asyncio.run(execute(changes, platform, store, hooks, live,  # type: ignore[arg-type]
+                                 ExecutorOptions(parallelism=2)))
+    assert not result.failed
+    assert platform.max_running <= 2
+    assert platform.max_attaching == 2
+    assert sorted(c for c in platform.calls if c.startswith("attach")) == [
+        "attach a ['base', 'lora', 'm0', 'm1', 'm2', 'm3']",
+        "attach b ['base', 'lora', 'm0', 'm1', 'm2', 'm3']"]
