@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,17 +34,9 @@ class Address:
 
     @classmethod
     def parse(cls, text: str) -> Address:
-        kind, sep, name = text.partition(".")
-        if not sep or not name:
-            raise ValueError(f"invalid address {text!r}: expected TYPE.NAME, e.g. model.qwen-3-8b")
-        try:
-            rtype = ResourceType(kind)
-        except ValueError:
-            kinds = ", ".join(t.value for t in ResourceType)
-            raise ValueError(f"invalid address {text!r}: unknown type {kind!r} ({kinds})") from None
-        if rtype is ResourceType.DEPLOYMENT and name.count("/") != 1:
-            raise ValueError(f"invalid address {text!r}: expected deployment.<project>/<model>")
-        return cls(rtype, name)
+        if cls is Address:
+            return _parse(text)
+        return cls(*_split(text))
 
     @classmethod
     def model(cls, key: str) -> Address:
@@ -73,6 +66,29 @@ class Address:
 
     def __str__(self) -> str:
         return f"{self.type.value}.{self.name}"
+
+
+_TYPES = {t.value: t for t in ResourceType}
+
+
+def _split(text: str) -> tuple[ResourceType, str]:
+    kind, sep, name = text.partition(".")
+    if not sep or not name:
+        raise ValueError(f"invalid address {text!r}: expected TYPE.NAME, e.g. model.qwen-3-8b")
+    rtype = _TYPES.get(kind)
+    if rtype is None:
+        kinds = ", ".join(t.value for t in ResourceType)
+        raise ValueError(f"invalid address {text!r}: unknown type {kind!r} ({kinds})")
+    if rtype is ResourceType.DEPLOYMENT and name.count("/") != 1:
+        raise ValueError(f"invalid address {text!r}: expected deployment.<project>/<model>")
+    return rtype, name
+
+
+@functools.cache
+def _parse(text: str) -> Address:
+    # Planning parses each address several times (order, type, project and model): an
+    # Address is immutable, so one per text serves them all. Errors are not cached.
+    return Address(*_split(text))
 
 
 def type_rank(rtype: ResourceType) -> int:

@@ -184,5 +184,12 @@ def single_dash_hint(args: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> Any:
     """The console script: `cli` in standalone mode (see LazyGroup.main for the exit codes)."""
+    import gc
+
+    # A command builds one large heap that lives until exit (configuration, live state, plan)
+    # and makes few reference cycles. With the default thresholds (700, 10, 10) the cyclic GC
+    # walks that growing heap again and again: 25-40 % of a 10,000-deployment validate, plan
+    # or diff. Collect young objects every 100,000 allocations and the old generations rarely.
+    gc.set_threshold(100_000, 50, 100)
     return cli.main(args=list(sys.argv[1:] if argv is None else argv),
                     prog_name="adaptive-deploy")

@@ -15,6 +15,7 @@ the KV cache is bf16 unless the model sets `kv_cache_dtype: fp8`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -467,6 +468,21 @@ def _adapter_index(ctx: RuleContext) -> dict[tuple[str, str | None], dict[str, i
     return index
 
 
+@functools.lru_cache(maxsize=8192)
+def _estimate_once(
+    arch: Architecture, gpu: Gpu, tp: int, kv_cache_len: int, precision: str | None,
+    kv_cache_dtype: str, max_seq_len: int | None, draft: Architecture | None, adapters: int,
+    adapter_rank: int, settings: Settings, concurrent_sequences: int,
+) -> Breakdown:
+    """`estimate`, once per distinct input: a model deployed in many projects on one pool has
+    the same breakdown in each, and validate, plan and the plan's memory table ask for the
+    fit rows of the same deployments (all inputs are frozen; a Breakdown is immutable)."""
+    return estimate(arch, gpu, tp=tp, kv_cache_len=kv_cache_len, precision=precision,
+                    kv_cache_dtype=kv_cache_dtype, max_seq_len=max_seq_len, draft=draft,
+                    adapters=adapters, adapter_rank=adapter_rank, settings=settings,
+                    concurrent_sequences=concurrent_sequences)
+
+
 def deployment_rows(
     ctx: RuleContext,
     dep: DeploymentRef,
@@ -512,19 +528,10 @@ def deployment_rows(
             label = gpu.name if gpu else (pool.gpu_label if pool else None)
             rows.append(FitRow(gpu=label, breakdown=None, reason=reason, **common))
             continue
-        breakdown = estimate(
-            info.architecture,
-            gpu,
-            tp=tp,
-            kv_cache_len=info.kv_cache_len,
-            precision=info.precision,
-            kv_cache_dtype=info.kv_cache_dtype,
-            max_seq_len=info.max_seq_len,
-            draft=info.draft,
-            adapters=n_adapters,
-            adapter_rank=rank,
-            settings=ctx.memory_settings(gpu, pool_key),
-            concurrent_sequences=ctx.concurrent_sequences,
+        breakdown = _estimate_once(
+            info.architecture, gpu, tp, info.kv_cache_len, info.precision,
+            info.kv_cache_dtype, info.max_seq_len, info.draft, n_adapters, rank,
+            ctx.memory_settings(gpu, pool_key), ctx.concurrent_sequences,
         )
         rows.append(FitRow(gpu=gpu.name, breakdown=breakdown, **common))
     return rows

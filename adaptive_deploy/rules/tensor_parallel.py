@@ -10,7 +10,7 @@ from __future__ import annotations
 from adaptive_deploy.diagnostics import Diagnostic, YamlPath
 from adaptive_deploy.rules import codes
 from adaptive_deploy.rules.catalog import Architecture
-from adaptive_deploy.rules.context import RuleContext
+from adaptive_deploy.rules.context import DeploymentRef, RuleContext
 
 
 def _tp_path(ctx: RuleContext, model: str, fallback: YamlPath) -> YamlPath:
@@ -45,13 +45,17 @@ def _shape_errors(
 def check_tensor_parallel(ctx: RuleContext) -> list[Diagnostic]:
     """tp against the model shape, the pools it is placed on and live supportedTp."""
     out: list[Diagnostic] = []
-    deployed = {d.model: d for d in ctx.deployments}
+    # Deployments by model, in configuration order: one pass, not models × deployments.
+    deployed: dict[str, list[DeploymentRef]] = {}
+    for d in ctx.deployments:
+        deployed.setdefault(d.model, []).append(d)
     models = [*ctx.workspace.models, *(m for m in deployed if m not in ctx.workspace.models)]
     for key in models:
         info = ctx.model(key)
         if info is None or info.is_adapter:
             continue
-        dep = deployed.get(key)
+        deps = deployed.get(key, [])
+        dep = deps[-1] if deps else None
         path = _tp_path(ctx, key, dep.path if dep else ctx.model_path(key))
         if info.architecture is not None:
             out.extend(_shape_errors(ctx, key, info.architecture, info.tp, path))
@@ -66,9 +70,7 @@ def check_tensor_parallel(ctx: RuleContext) -> list[Diagnostic]:
             ))
         if dep is None:
             continue
-        for d in ctx.deployments:
-            if d.model != key:
-                continue
+        for d in deps:
             for pool_key in d.pools or ():
                 pool = ctx.pool(pool_key)
                 if pool is None or pool.gpus_per_replica <= 0:
