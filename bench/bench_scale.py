@@ -30,8 +30,8 @@ command (`/usr/bin/time -f %M`, when present):
   the working tree, `adaptive-deploy diff WS --base HEAD` (exit 2: differences).
 
 Checks (targets of issue 12; `--slack K` multiplies every limit by K, for the CI guard):
-validate at 10k ≤ 3× the parse floor; validate at 50k ≤ 5.75× validate at 10k; plan (empty) at
-10k ≤ 4× the parse + read floor; plan (no change) at 50k < 10 s; peak RSS growth ≤ 10 KB per
+validate at 10k ≤ 3x the parse floor; validate at 50k ≤ 5.75x validate at 10k; plan (empty) at
+10k ≤ 4x the parse + read floor; plan (no change) at 50k < 10 s; peak RSS growth ≤ 10 KB per
 deployment between consecutive sizes (linear memory). A check whose sizes were not run is
 skipped. Prints a table, the ratios and PASS/FAIL; exits 1 on any FAIL.
 """
@@ -39,6 +39,7 @@ skipped. Prints a table, the ratios and PASS/FAIL; exits 1 on any FAIL.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -345,17 +346,17 @@ def report(results: dict[int, dict[str, Figure]], slack: float) -> bool:
     if 10_000 in results:
         r = results[10_000]
         checks.append(("validate at 10k / parse floor", r["validate"].median
-                       / r["parse floor"].median, "×", TARGET_VALIDATE_VS_PARSE * slack))
+                       / r["parse floor"].median, "x", TARGET_VALIDATE_VS_PARSE * slack))
         checks.append(("plan (empty) at 10k / parse+read floor", r["plan (empty)"].median
-                       / r["parse+read floor"].median, "×", TARGET_PLAN_VS_READ * slack))
+                       / r["parse+read floor"].median, "x", TARGET_PLAN_VS_READ * slack))
         if 50_000 in results:
             checks.append(("validate at 50k / validate at 10k",
-                           results[50_000]["validate"].median / r["validate"].median, "×",
+                           results[50_000]["validate"].median / r["validate"].median, "x",
                            TARGET_VALIDATE_50K_VS_10K * slack))
     if 50_000 in results:
         checks.append(("plan (no change) at 50k", results[50_000]["plan (no change)"].median,
                        " s", TARGET_NO_CHANGE_50K_S * slack))
-    for small, large in zip(sizes, sizes[1:], strict=False):
+    for small, large in itertools.pairwise(sizes):
         for command in ("validate", "plan (empty)", "plan (no change)", "diff --base"):
             a, b = results[small][command].peak_kb, results[large][command].peak_kb
             if a and b:
@@ -365,11 +366,11 @@ def report(results: dict[int, dict[str, Figure]], slack: float) -> bool:
     # Informative ratios (no target): everything against its floor, at every size.
     for n in sizes:
         r = results[n]
-        print(f"{n:>6}: validate {r['validate'].median / r['parse floor'].median:.2f}× parse; "
-              f"plan (empty) {r['plan (empty)'].median / r['parse+read floor'].median:.2f}× "
+        print(f"{n:>6}: validate {r['validate'].median / r['parse floor'].median:.2f}x parse; "
+              f"plan (empty) {r['plan (empty)'].median / r['parse+read floor'].median:.2f}x "
               f"parse+read; plan (no change) "
-              f"{r['plan (no change)'].median / r['parse+read floor'].median:.2f}× parse+read; "
-              f"diff --base {r['diff --base'].median / r['parse floor'].median:.2f}× parse")
+              f"{r['plan (no change)'].median / r['parse+read floor'].median:.2f}x parse+read; "
+              f"diff --base {r['diff --base'].median / r['parse floor'].median:.2f}x parse")
     print()
     ok = True
     for what, value, unit, limit in checks:

@@ -45,7 +45,7 @@ def _shape_errors(
 def check_tensor_parallel(ctx: RuleContext) -> list[Diagnostic]:
     """tp against the model shape, the pools it is placed on and live supportedTp."""
     out: list[Diagnostic] = []
-    # Deployments by model, in configuration order: one pass, not models × deployments.
+    # Deployments by model, in configuration order: one pass, not models x deployments.
     deployed: dict[str, list[DeploymentRef]] = {}
     for d in ctx.deployments:
         deployed.setdefault(d.model, []).append(d)
