@@ -48,9 +48,17 @@ def _load_checked(directory: Path, side: str, snap: GitSnapshot | None = None) -
 def compute_diff(directory: Path, base_ref: str) -> dict[str, Any]:
     """Load the working tree's configuration in `directory` and the one at `base_ref`, and
     return the `ConfigDiff` document (see `adaptive_deploy.configdiff`)."""
+    from adaptive_deploy.config.loader import reusing_parses
+
+    with reusing_parses():
+        return _compute_diff(directory, base_ref)
+
+
+def _compute_diff(directory: Path, base_ref: str) -> dict[str, Any]:
     from adaptive_deploy import gitsource
     from adaptive_deploy.configdiff import diff_configs
 
+    # Files unchanged since the base are parsed once (config.loader.reusing_parses).
     head = _load_checked(directory, f"in {directory}")
     with tempfile.TemporaryDirectory(prefix="adaptive-deploy-base-") as tmp:
         snap = gitsource.snapshot(directory, base_ref, Path(tmp))

@@ -17,6 +17,7 @@ stable code (config/codes.py):
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import errno
 import hashlib
@@ -324,6 +325,11 @@ def _load_file(path: Path, diags: list[Diagnostic]) -> tuple[dict[str, Any], Sou
         )
         return None
 
+    key = hashlib.sha256(data).digest() if _reuse is not None else b""
+    if _reuse is not None and key in _reuse:
+        value, source = _reuse[key]
+        return _copy_data(value), source.with_file(name)
+    before = len(diags)
     node = _parse(text, name, diags)
     if node is None:
         return None
@@ -345,7 +351,37 @@ def _load_file(path: Path, diags: list[Diagnostic]) -> tuple[dict[str, Any], Sou
     if builder.failed:
         return None
     assert isinstance(value, dict)
+    if _reuse is not None and len(diags) == before:
+        # Later stages merge into the data: the cache keeps a copy of its own.
+        _reuse[key] = (_copy_data(value), source)
     return value, source
+
+
+# Parses kept by content (sha256 of the bytes) while `reusing_parses()` is active: `diff
+# --base` loads two sides whose files are mostly byte-identical.
+_reuse: dict[bytes, tuple[dict[str, Any], SourceMap]] | None = None
+
+
+@contextlib.contextmanager
+def reusing_parses() -> Iterator[None]:
+    """Within this block, a file whose bytes were already parsed cleanly (no diagnostic) is
+    not parsed again: its data is copied and its positions are given the new file name."""
+    global _reuse
+    previous = _reuse
+    _reuse = {} if previous is None else previous
+    try:
+        yield
+    finally:
+        _reuse = previous
+
+
+def _copy_data(value: Any) -> Any:
+    """A deep copy of built YAML data (dicts, lists, scalars)."""
+    if type(value) is dict:
+        return {k: _copy_data(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_data(v) for v in value]
+    return value
 
 
 def _parse(text: str, name: str, diags: list[Diagnostic]) -> yaml.Node | None:

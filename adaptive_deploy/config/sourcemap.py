@@ -41,6 +41,15 @@ class SourceMap:
         if key is not None:
             self.keys[path] = key
 
+    def with_file(self, file: str) -> SourceMap:
+        """A copy with every position moved to `file` (the same bytes read under another
+        name)."""
+        return SourceMap(
+            {p: Location(file, loc.line, loc.column) for p, loc in self.keys.items()},
+            {p: Location(file, loc.line, loc.column) for p, loc in self.values.items()},
+            file if self.default_file is not None else None,
+        )
+
     def find(self, path: YamlPath, *, value: bool = False) -> Location | None:
         """Location of `path` or its nearest recorded ancestor; None when nothing is known.
 

@@ -244,3 +244,39 @@ def test_draft_and_adapter_impact_is_attributed_per_pool(repo: GitRepo) -> None:
     assert grown == pytest.approx(1.11 + 400_000 * 114_688 / 2**30, abs=0.1)
     assert impacts["pool-1"]["after"]["verdict"] == "does-not-fit"
     assert impacts["pool-2"]["after"]["verdict"] == "fits"
+
+
+def test_byte_identical_files_are_parsed_once(
+    repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sides of `diff --base` share their unchanged files' parse (main.yaml here); the
+    reused side still locates its diagnostics in its own file."""
+    from adaptive_deploy.config import loader
+
+    parsed: list[str] = []
+    real = loader._parse
+
+    def counting(text: str, name: str, diags: list[Any]) -> Any:
+        parsed.append(Path(name).name)
+        return real(text, name, diags)
+
+    monkeypatch.setattr(loader, "_parse", counting)
+    result = run_diff(str(repo.workspace), "--base", "HEAD~1", "--format", "json")
+    assert result.exit_code == 2, result.output
+    assert sorted(parsed) == ["main.yaml", "models.yaml", "models.yaml"]
+    assert loader._reuse is None   # the cache lives for one diff only
+
+
+def test_a_reused_parse_locates_positions_in_its_own_file(tmp_path: Path) -> None:
+    from adaptive_deploy.config.loader import load_config, reusing_parses
+
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "main.yaml").write_text(BASE_MAIN + BASE_MODELS)
+    with reusing_parses():
+        first = load_config(tmp_path / "a")
+        second = load_config(tmp_path / "b")
+    assert first.raw == second.raw and first.raw is not second.raw
+    path = ("models", "qwen-3-8b", "compute_config", "kv_cache_len")
+    assert first.source.locate(path, value=True)[1:] == second.source.locate(path, value=True)[1:]
+    assert second.source.locate(path, value=True)[0] == str(tmp_path / "b" / "main.yaml")
