@@ -519,8 +519,12 @@ class _Builder:
             self.fail(codes.UNSUPPORTED_YAML, f"unsupported YAML tag {_short_tag(node.tag)}", node, path)
             return {}
         out: dict[str, Any] = {}
-        first: dict[str, yaml.Node] = {}
         merged: list[yaml.Node] = []
+        file = self.file
+        keys, values = self.source.keys, self.source.values
+        # A plain string value is taken as it is, without a call to build() (which would
+        # return its text): most values of a large configuration are names.
+        plain = not aliased and len(path) < MAX_DEPTH
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _MERGE:
                 merged.append(value_node)
@@ -533,8 +537,10 @@ class _Builder:
             # booleans (a model key such as `8b` or `on` stays a string).
             key = key_node.value
             child = (*path, key)
-            if key in first:
-                prev = first[key].start_mark
+            if key in out:   # `out` holds exactly the keys seen so far
+                prev = next(k for k, _ in node.value
+                            if isinstance(k, yaml.ScalarNode) and k.tag != _MERGE
+                            and k.value == key).start_mark
                 self.fail(
                     codes.DUPLICATE_KEY,
                     f"duplicate key '{key}': already defined at line {prev.line + 1}, "
@@ -542,9 +548,15 @@ class _Builder:
                     key_node, child,
                 )
                 continue
-            first[key] = key_node
-            self.source.add(child, self.loc(value_node), self.loc(key_node))
-            out[key] = self.build(value_node, child, aliased)
+            mark = value_node.start_mark
+            values[child] = Location(file, mark.line + 1, mark.column + 1)
+            mark = key_node.start_mark
+            keys[child] = Location(file, mark.line + 1, mark.column + 1)
+            if plain and value_node.tag == _STR and not self.failed and isinstance(
+                    value_node, yaml.ScalarNode):
+                out[key] = value_node.value
+            else:
+                out[key] = self.build(value_node, child, aliased)
         # YAML merge keys (`<<: *defaults`): explicit keys win over merged ones.
         for merge_node in merged:
             sources = merge_node.value if isinstance(merge_node, yaml.SequenceNode) else [merge_node]
