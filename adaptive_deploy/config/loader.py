@@ -662,6 +662,19 @@ def _merge(
             diags.append(_duplicate_across(top, source.keys.get(top), fmap.keys.get(top)))
             rejected.add(top)
 
+        if not rejected:
+            # The common case: every position of this file is taken except those of the
+            # section keys an earlier file defined first (one bulk update, then put back).
+            for mine, theirs in ((source.values, fmap.values), (source.keys, fmap.keys)):
+                first = {p: mine[p] for p in keep_first if p in mine}
+                mine.update(theirs)
+                for p in keep_first:
+                    if p in first:
+                        mine[p] = first[p]
+                    else:
+                        mine.pop(p, None)
+            continue
+
         def accepted(p: YamlPath, rejected: set[YamlPath] = rejected,
                      keep_first: set[YamlPath] = keep_first) -> bool:
             return p not in keep_first and p[:1] not in rejected and p[:2] not in rejected
