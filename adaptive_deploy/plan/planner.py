@@ -470,47 +470,53 @@ class _Planner:
             change.causes = [cause.value]
             return change
 
-        change = self._base(addr, Action.NOOP)
+        # The field diff and notes first: the Change itself (fingerprint, dependencies) is
+        # only built for an address that has something to show, a few in a large plan.
+        diff: list[FieldDiff] = []
+        notes: list[str] = []
         for f, dv in d.items():
             if f in hidden:
                 av = _applied_value(applied, f)
                 if not res.values_equal(f, av, dv):
-                    change.diff.append(FieldDiff(f, av, dv, Cause.CONFIG.value, f in wo))
+                    diff.append(FieldDiff(f, av, dv, Cause.CONFIG.value, f in wo))
                 continue
             lv = live.get(f)
             if res.values_equal(f, dv, lv):
                 if applied is not None and f in applied and not res.values_equal(
                     f, applied[f], dv
                 ):
-                    change.notes.append(
+                    notes.append(
                         f"{f}: the platform already matches the configuration "
                         "(converged); apply refreshes the state record"
                     )
                 continue
-            change.diff.append(FieldDiff(f, lv, dv, _cause(f, dv, applied, lv).value))
-        if change.diff:
-            change.action = Action.UPDATE
-            change.causes = _causes(change.diff)
+            diff.append(FieldDiff(f, lv, dv, _cause(f, dv, applied, lv).value))
         if record is None:
             how = " (adopt: true)" if ownable else ""
             if relation == "replaced":
-                change.notes.append(f"{self._replaced_text(addr)}: adopted{how}"
-                                    + (" and updated" if change.diff else ""))
+                notes.append(f"{self._replaced_text(addr)}: adopted{how}"
+                             + (" and updated" if diff else ""))
             else:
-                change.notes.append(
+                notes.append(
                     f"exists on the platform but not in state: adopted{how}"
-                    + (" and updated" if change.diff else "")
+                    + (" and updated" if diff else "")
                 )
         elif record.pending:
-            change.notes.append("created by an interrupted apply (its create was recorded in "
-                                "state first): recognised as this workspace's")
-        elif not change.diff and any(
+            notes.append("created by an interrupted apply (its create was recorded in "
+                         "state first): recognised as this workspace's")
+        elif not diff and any(
             f not in record.applied or not res.values_equal(f, record.applied[f], d[f])
             for f in d
-        ) and not change.notes:
-            change.notes.append("state record refreshed to the configuration")
-        if change.action is Action.NOOP and not change.notes:
+        ) and not notes:
+            notes.append("state record refreshed to the configuration")
+        if not diff and not notes:
             return None
+        change = self._base(addr, Action.NOOP)
+        change.diff = diff
+        change.notes = notes
+        if diff:
+            change.action = Action.UPDATE
+            change.causes = _causes(diff)
         return change
 
     def _missing_model(self, addr: str) -> Change | None:
