@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adaptive_deploy.addresses import Address, type_rank
+from adaptive_deploy.addresses import Address, ResourceType, type_rank
 from adaptive_deploy.diagnostics import YamlPath, format_path
 
 FieldKind = Literal["added", "removed", "changed"]
@@ -398,9 +398,37 @@ class _MemoryIndex:
         return related
 
     def affected(self, changed: set[str]) -> set[str]:
-        """Deployments whose rows a change of the `changed` addresses can move."""
+        """Deployments whose rows a change of the `changed` addresses can move: those `d`
+        with `related(d) & changed`, found without building `related` for every deployment
+        (that walks the deployments of every adapter of each deployment's model: pairs of
+        deployments when many projects deploy the same adapters)."""
         every = set().union(*self.deployments_of.values()) if self.deployments_of else set()
-        return {d for d in every if self.related(d) & changed}
+        if "rules" in changed:
+            return every
+        models = {a.name for a in map(_parse_or_none, changed)
+                  if a is not None and a.type is ResourceType.MODEL}
+        # Adapters one of whose deployments changed (it is in related(d) of every deployment
+        # of the adapter's base model).
+        hit = {a.project_and_model[1] for a in map(_parse_or_none, changed)
+               if a is not None and a.type is ResourceType.DEPLOYMENT
+               and str(a) in self.deployments_of.get(a.project_and_model[1], ())}
+        out = set()
+        for d in every:
+            model = Address.parse(d).project_and_model[1]
+            base = self.base_of.get(model)
+            if (d in changed or model in models or (base is not None and base in models)
+                    or not self.pools_of.get(d, set()).isdisjoint(changed)
+                    or any(self.deployments_of.get(a) and (a in models or a in hit)
+                           for a in self.adapters_of.get(model, ()))):
+                out.add(d)
+        return out
+
+
+def _parse_or_none(address: str) -> Address | None:
+    try:
+        return Address.parse(address)
+    except ValueError:
+        return None   # "rules" and other non-resource entries
 
 
 def _cause_text(address: str, change: FieldChange) -> str:

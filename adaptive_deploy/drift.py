@@ -81,6 +81,11 @@ def build_report(
     changes = list(plan.get("changes") or [])
     requested = set((plan.get("options") or {}).get("replace") or [])
     changes_by_addr = {c["address"]: c for c in changes}
+    # The first change of each address, for the configured value of a field (one lookup per
+    # drift item, not a scan of every change).
+    first_change: dict[str, Any] = {}
+    for c in changes:
+        first_change.setdefault(c["address"], c)
     findings: list[Finding] = []
     covered: set[tuple[str, str | None]] = set()
 
@@ -137,7 +142,7 @@ def build_report(
             continue
         change = changes_by_addr.get(addr)
         in_config = change is None or change.get("after") is not None
-        desired = _desired_field(plan, addr, path) if in_config else None
+        desired = _desired_field(first_change.get(addr), path) if in_config else None
         if path is None:
             findings.append(Finding(
                 address=addr, type=Address.parse(addr).type.value, field=None, kind=DRIFT,
@@ -192,9 +197,9 @@ def _observable(rtype: str, fields: Mapping[str, Any] | None) -> dict[str, Any] 
     return {k: v for k, v in fields.items() if k not in hidden}
 
 
-def _desired_field(plan: Mapping[str, Any], addr: str, path: str | None) -> Any:
-    """The configured value of a field when the plan knows it (a change's `after`)."""
-    change = next((c for c in plan.get("changes") or [] if c["address"] == addr), None)
+def _desired_field(change: Mapping[str, Any] | None, path: str | None) -> Any:
+    """The configured value of a field when the plan knows it (the address's first change's
+    `after`)."""
     if change is None or change.get("after") is None:
         return None
     after = change["after"]

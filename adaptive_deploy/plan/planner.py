@@ -657,17 +657,29 @@ class _Planner:
             a = Address.parse(c.address)
             if a.type is ResourceType.DEPLOYMENT and c.action is Action.DELETE:
                 deleting.setdefault(a.project_and_model[1], []).append(c)
+        if not deleting:
+            return
+        # Indexes built once (a mass delete would otherwise scan every live deployment and
+        # every change per model): live bindings as LiveState.bindings gives them, and the
+        # deployment creates per model.
+        live = self.live
+        binding: dict[str, set[str]] = {}
+        for (pkey, mkey) in live.deployments:
+            if not (pkey in live.projects and live.projects[pkey].is_archived):
+                binding.setdefault(mkey, set()).add(pkey)
+        creates: dict[str, list[str]] = {}
+        for c in changes:
+            if c.action is Action.CREATE:
+                a = Address.parse(c.address)
+                if a.type is ResourceType.DEPLOYMENT:
+                    creates.setdefault(a.project_and_model[1], []).append(c.address)
         for model, deletes in sorted(deleting.items()):
             unbound = {Address.parse(c.address).project_and_model[0] for c in deletes}
-            if self.live.bindings(model) - unbound:
+            bound = set(live.bound.get(model, ())) | binding.get(model, set())
+            if bound - unbound:
                 continue  # still bound elsewhere: the model stays
             managed = str(Address.model(model)) in self.records
-            rebinds = sorted(
-                c.address for c in changes
-                if c.action is Action.CREATE and Address.parse(c.address).type
-                is ResourceType.DEPLOYMENT and Address.parse(c.address).project_and_model[1]
-                == model
-            )
+            rebinds = sorted(creates.get(model, []))
             together = [c.address for c in deletes]
             for c in deletes:
                 c.deletes_model = model

@@ -209,3 +209,34 @@ def test_gitsource_refuses_option_like_refs(tmp_path: Path) -> None:
         gitsource.resolve_ref(repo.root, "--output=/tmp/x")
     with pytest.raises(UsageError, match="unknown git ref 'HEAD~5'"):
         gitsource.resolve_ref(repo.root, "HEAD~5")
+
+
+def test_affected_deployments_match_related_for_every_deployment(tmp_path: Path) -> None:
+    """`_MemoryIndex.affected` finds the deployments `related(d) & changed` selects, without
+    building `related` for each (a generated workspace, many change sets)."""
+    import random
+    import sys
+
+    import yaml
+
+    from adaptive_deploy.configdiff import _MemoryIndex
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from genworkspace import generate
+
+    ws = generate(tmp_path / "ws", deployments=300, projects=20, models=60)
+    raw: dict[str, Any] = {}
+    for f in sorted(ws.glob("*.yaml")):
+        for key, value in (yaml.safe_load(f.read_text()) or {}).items():
+            if isinstance(value, dict):
+                raw.setdefault(key, {}).update(value)
+    index = _MemoryIndex.build((raw, {}))
+    every = sorted(set().union(*index.deployments_of.values()))
+    addresses = [*every, *(f"model.{m}" for m in raw["models"]),
+                 *(f"compute_pool.{p}" for p in raw["compute_pools"]), "project.x", "workspace"]
+    rng = random.Random(7)
+    for size in (1, 2, 5, 20):
+        for _ in range(40):
+            changed = set(rng.sample(addresses, size))
+            expected = {d for d in every if index.related(d) & changed}
+            assert index.affected(changed) == expected, changed
