@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from adaptive_deploy.config.models import Workspace
     from adaptive_deploy.identity import PlatformIdentity
     from adaptive_deploy.live import LiveState
+    from adaptive_deploy.rules.context import RuleContext
     from adaptive_deploy.state.base import Locker, StateSnapshot, StateStore
 
 
@@ -121,13 +122,14 @@ async def open_session(
 
 
 def memory_rows(
-    workspace: Workspace, live: LiveState | None
+    workspace: Workspace, live: LiveState | None, context: RuleContext | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Fit rows for the configuration, and for the compute configs live now (the "before" of
-    a plan's memory impact; the same rows when nothing differs)."""
+    a plan's memory impact; the same rows when nothing differs). `context`: the rules'
+    context for this workspace and live data, whose rows are reused."""
     from adaptive_deploy.rules.memory import fit_report
 
-    after = [row.to_dict() for row in fit_report(workspace, live)]
+    after = [row.to_dict() for row in fit_report(workspace, live, context=context)]
     if live is None:
         return after, after
     before_ws = _with_live_compute_configs(workspace, live)
@@ -225,10 +227,12 @@ async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
     current = platform_identity(session, live)
     notes = check_platform(snapshot, current, session.workspace.workspace, session.shown_dir)
     session.identity = current
-    diags = sorted_diagnostics(list(rules.validate(session.loaded, live)))
+    # One rule context for the rules and the plan's memory table: fit rows computed once.
+    context = rules.RuleContext(session.workspace, session.loaded.source.locate, live)
+    diags = sorted_diagnostics(list(rules.validate(session.loaded, live, context=context)))
     if has_errors(diags):
         raise ConfigError("the configuration is invalid against the live platform", diags)
-    memory, memory_before = memory_rows(session.workspace, live)
+    memory, memory_before = memory_rows(session.workspace, live, context)
     plan = plan_fn(
         session.workspace,
         config_digest=session.loaded.digest,

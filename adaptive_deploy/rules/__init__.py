@@ -46,18 +46,24 @@ RULES = _rules()
 
 
 def validate_workspace(
-    workspace: Workspace, locate: Locate | None = None, live: LiveState | None = None
+    workspace: Workspace, locate: Locate | None = None, live: LiveState | None = None,
+    *, context: RuleContext | None = None,
 ) -> list[Diagnostic]:
-    """Run every rule over `workspace`; diagnostics sorted by location, duplicates removed."""
-    ctx = RuleContext(workspace, locate, live)
+    """Run every rule over `workspace`; diagnostics sorted by location, duplicates removed.
+    `context` (for this workspace, locator and live data) is used instead of a new one, so
+    the caller can reuse what the rules resolved (fit rows: `rules.memory.fit_report`)."""
+    ctx = context if context is not None else RuleContext(workspace, locate, live)
     found: list[Diagnostic] = []
     for rule in RULES:
         found.extend(rule(ctx))
     return sorted_diagnostics(found)
 
 
-def validate(loaded: LoadedConfig, live: LiveState | None = None) -> list[Diagnostic]:
-    """Stage 2 over a loaded configuration (nothing when stage 1 failed: no workspace)."""
+def validate(
+    loaded: LoadedConfig, live: LiveState | None = None, *, context: RuleContext | None = None
+) -> list[Diagnostic]:
+    """Stage 2 over a loaded configuration (nothing when stage 1 failed: no workspace);
+    `context` as in `validate_workspace`."""
     if loaded.workspace is None:
         return []
-    return validate_workspace(loaded.workspace, loaded.source.locate, live)
+    return validate_workspace(loaded.workspace, loaded.source.locate, live, context=context)

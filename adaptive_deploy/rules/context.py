@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from adaptive_deploy.diagnostics import Diagnostic, Severity, YamlPath
 from adaptive_deploy.rules import catalog
@@ -121,6 +121,8 @@ class RuleContext:
         self._settings: dict[tuple[str, str | None], Settings] = {}
         # (base, pool) → {adapter: rank}; built on first use by rules.memory
         self.adapter_index: dict[tuple[str, str | None], dict[str, int]] | None = None
+        # deployment address → its fit rows (no what-if override); filled by rules.memory
+        self.fit_rows: dict[str, list[Any]] = {}
 
     # -- diagnostics -------------------------------------------------------------------------
 

@@ -491,7 +491,19 @@ def deployment_rows(
     tp_override: int | None = None,
 ) -> list[FitRow]:
     """Fit rows of one deployment: one per pool of its placement (none for adapters, whose
-    slots are charged to their base model's rows)."""
+    slots are charged to their base model's rows). Computed once per context (the memory
+    rule and the plan's memory table ask for the same rows)."""
+    if gpu_override is None and tp_override is None and dep.managed:
+        rows = ctx.fit_rows.get(dep.address)
+        if rows is None:
+            rows = ctx.fit_rows[dep.address] = _deployment_rows(ctx, dep, None, None)
+        return list(rows)
+    return _deployment_rows(ctx, dep, gpu_override, tp_override)
+
+
+def _deployment_rows(
+    ctx: RuleContext, dep: DeploymentRef, gpu_override: Gpu | None, tp_override: int | None
+) -> list[FitRow]:
     info = ctx.model(dep.model)
     if info is None or info.is_adapter:
         return []
@@ -543,12 +555,14 @@ def fit_report(
     *,
     gpu: str | None = None,
     tp: int | None = None,
+    context: RuleContext | None = None,
 ) -> list[FitRow]:
     """Fit rows for every deployment on every pool of its placement.
 
     `gpu` (a GPU name or live string) and `tp` are what-if overrides applied to every row.
     With live data, pools the config does not describe come from live (GPU string, world
-    size, groups). Raises ValueError for an unknown `gpu` override.
+    size, groups). Raises ValueError for an unknown `gpu` override. `context`, one the rules
+    ran with for this workspace and live data, lends the rows it computed.
     """
     from adaptive_deploy.rules.catalog import find_gpu
 
@@ -557,7 +571,7 @@ def fit_report(
         gpu_override = find_gpu(gpu)
         if gpu_override is None:
             raise ValueError(f"unknown GPU {gpu!r}")
-    ctx = RuleContext(workspace, live=live)
+    ctx = context if context is not None else RuleContext(workspace, live=live)
     rows: list[FitRow] = []
     for dep in ctx.deployments:
         rows.extend(deployment_rows(ctx, dep, gpu_override=gpu_override, tp_override=tp))
