@@ -123,6 +123,8 @@ class RuleContext:
         self.adapter_index: dict[tuple[str, str | None], dict[str, int]] | None = None
         # deployment address → its fit rows (no what-if override); filled by rules.memory
         self.fit_rows: dict[str, list[Any]] = {}
+        # Indexes a rule builds once per context (e.g. models by producing job)
+        self.memo: dict[str, Any] = {}
 
     # -- diagnostics -------------------------------------------------------------------------
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from adaptive_deploy.diagnostics import Diagnostic
 from adaptive_deploy.rules import codes
 from adaptive_deploy.rules.catalog import find_architecture, resolve_gpu_name
 from adaptive_deploy.rules.context import SPECDEC_RECIPE, RuleContext
+
+if TYPE_CHECKING:
+    from adaptive_deploy.config.models import ModelSpec
 
 ACCELERATED_SUFFIX = "_accelerated"
 
@@ -130,9 +134,7 @@ def _check_specdec_job(ctx: RuleContext, name: str) -> list[Diagnostic]:
             ))
     if not isinstance(target, str) or "${" in target:
         return out
-    for key, spec in ctx.workspace.models.items():
-        if spec.produced_by != name:
-            continue
+    for key, spec in _produced_by(ctx).get(name, ()):
         expected = f"{target}{ACCELERATED_SUFFIX}"
         if key != expected:
             out.append(ctx.error(
@@ -163,6 +165,19 @@ def _check_specdec_job(ctx: RuleContext, name: str) -> list[Diagnostic]:
                     ("models", key, "draft"),
                 ))
     return out
+
+
+def _produced_by(ctx: RuleContext) -> dict[str, list[tuple[str, ModelSpec]]]:
+    """Job name → the models it produces (key, spec) in configuration order, once per
+    context: one pass over the models, not one per job."""
+    index = ctx.memo.get("produced_by")
+    if index is None:
+        index = {}
+        for key, spec in ctx.workspace.models.items():
+            if spec.produced_by is not None:
+                index.setdefault(spec.produced_by, []).append((key, spec))
+        ctx.memo["produced_by"] = index
+    return index
 
 
 def check_live(ctx: RuleContext) -> list[Diagnostic]:
