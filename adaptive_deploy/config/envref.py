@@ -7,7 +7,7 @@ keep the template text, never the resolved value.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from adaptive_deploy.config import codes
@@ -40,15 +40,29 @@ def malformed(value: str) -> bool:
 
 
 def iter_strings(value: Any, path: YamlPath = ()) -> Iterator[tuple[YamlPath, str]]:
-    """Every string leaf under `value` with its YAML path."""
+    """Every string leaf under `value` with its YAML path, in document order."""
+    out: list[tuple[YamlPath, str]] = []
+    _collect_strings(value, path, out)
+    return iter(out)
+
+
+def _collect_strings(value: Any, path: YamlPath, out: list[tuple[YamlPath, str]]) -> None:
+    # One call per mapping or list, not a chain of generators per leaf: a large
+    # configuration has hundreds of thousands of strings.
     if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from iter_strings(v, (*path, k))
+        out.append((path, value))
+        return
+    if isinstance(value, dict):
+        items: Iterable[tuple[Any, Any]] = value.items()
     elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from iter_strings(v, (*path, i))
+        items = enumerate(value)
+    else:
+        return
+    for k, v in items:
+        if isinstance(v, str):
+            out.append(((*path, k), v))
+        elif isinstance(v, dict | list):
+            _collect_strings(v, (*path, k), out)
 
 
 def template_paths(raw: Any) -> list[YamlPath]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import errno
+import functools
 import hashlib
 import json
 import math
@@ -714,6 +715,13 @@ _UPPER_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether a key name holds credentials (`_SECRET_KEY_RE`); the same few names recur on
+    every entry of a large configuration."""
+    return _SECRET_KEY_RE.search(key) is not None
+
+
 def looks_like_secret(value: str) -> bool:
     """Heuristic: does `value` look like a credential rather than an environment variable name?"""
     if value.startswith(_SECRET_PREFIXES):
@@ -750,7 +758,7 @@ def _check_env_refs_and_secrets(raw: dict[str, Any], source: SourceMap) -> list[
         key = path[-1] if path else ""
         if (
             isinstance(key, str)
-            and _SECRET_KEY_RE.search(key)
+            and _secret_key(key)
             and text.strip()
             and not envref.is_template(text)
         ):
