@@ -590,6 +590,9 @@ class _Builder:
         (`83:20:00` is 300000, `010` is 8) and what no field can hold (a 5,000-digit integer
         would even make Python's int() raise; infinities and NaN are not JSON)."""
         text = node.value
+        if (node.tag == _INT and len(text) <= 18 and text.isascii() and text.isdigit()
+                and (text[0] != "0" or text == "0")):
+            return int(text)   # plain decimal (most numbers): nothing below can object
         digits = text.lstrip("+-")
         if ":" in digits:
             self.fail(
