@@ -23,6 +23,7 @@ import errno
 import functools
 import hashlib
 import json
+import marshal
 import math
 import os
 import re
@@ -328,8 +329,8 @@ def _load_file(path: Path, diags: list[Diagnostic]) -> tuple[dict[str, Any], Sou
 
     key = hashlib.sha256(data).digest() if _reuse is not None else b""
     if _reuse is not None and key in _reuse:
-        value, source = _reuse[key]
-        return _copy_data(value), source.with_file(name)
+        blob, source = _reuse[key]
+        return marshal.loads(blob), source.with_file(name)
     before = len(diags)
     node = _parse(text, name, diags)
     if node is None:
@@ -353,14 +354,15 @@ def _load_file(path: Path, diags: list[Diagnostic]) -> tuple[dict[str, Any], Sou
         return None
     assert isinstance(value, dict)
     if _reuse is not None and len(diags) == before:
-        # Later stages merge into the data: the cache keeps a copy of its own.
-        _reuse[key] = (_copy_data(value), source)
+        # Later stages merge into the data: the cache keeps a copy of its own, serialised
+        # (a fraction of the memory of the objects, and loaded back in C).
+        _reuse[key] = (marshal.dumps(value), source)
     return value, source
 
 
 # Parses kept by content (sha256 of the bytes) while `reusing_parses()` is active: `diff
 # --base` loads two sides whose files are mostly byte-identical.
-_reuse: dict[bytes, tuple[dict[str, Any], SourceMap]] | None = None
+_reuse: dict[bytes, tuple[bytes, SourceMap]] | None = None
 
 
 @contextlib.contextmanager
@@ -374,15 +376,6 @@ def reusing_parses() -> Iterator[None]:
         yield
     finally:
         _reuse = previous
-
-
-def _copy_data(value: Any) -> Any:
-    """A deep copy of built YAML data (dicts, lists, scalars)."""
-    if type(value) is dict:
-        return {k: _copy_data(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_copy_data(v) for v in value]
-    return value
 
 
 def _parse(text: str, name: str, diags: list[Diagnostic]) -> yaml.Node | None:
