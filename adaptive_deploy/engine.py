@@ -8,8 +8,6 @@ CLI, progress goes through hooks.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import getpass
 import os
 import time
@@ -223,18 +221,9 @@ async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
     from adaptive_deploy.plan.planner import make_plan as plan_fn
 
     before = session.platform.request_count
-    # The state is read on a worker thread while the platform answers the live read: at
-    # 50,000 deployments each takes about a second (both stores serialise their connection).
-    reading = asyncio.ensure_future(session.platform.read_live())
-    try:
-        snapshot = await asyncio.to_thread(session.store.read)
-    except BaseException:
-        reading.cancel()
-        with contextlib.suppress(BaseException):
-            await reading
-        raise
-    live = await reading
+    live = await session.platform.read_live()
     requests = session.platform.request_count - before
+    snapshot = session.store.read()
     current = platform_identity(session, live)
     notes = check_platform(snapshot, current, session.workspace.workspace, session.shown_dir)
     session.identity = current
