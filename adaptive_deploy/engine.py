@@ -233,6 +233,7 @@ async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
     if has_errors(diags):
         raise ConfigError("the configuration is invalid against the live platform", diags)
     memory, memory_before = memory_rows(session.workspace, live, context)
+    del context   # its fit rows are in `memory` now: not held while the plan is built
     plan = plan_fn(
         session.workspace,
         config_digest=session.loaded.digest,
