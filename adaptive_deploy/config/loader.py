@@ -329,8 +329,8 @@ def _load_file(path: Path, diags: list[Diagnostic]) -> tuple[dict[str, Any], Sou
 
     key = hashlib.sha256(data).digest() if _reuse is not None else b""
     if _reuse is not None and key in _reuse:
-        blob, source = _reuse[key]
-        return marshal.loads(blob), source.with_file(name)
+        blob, positions = _reuse[key]
+        return marshal.loads(blob), SourceMap.unpack(marshal.loads(positions), name)
     before = len(diags)
     node = _parse(text, name, diags)
     if node is None:
@@ -356,13 +356,13 @@ def _load_file(path: Path, diags: list[Diagnostic]) -> tuple[dict[str, Any], Sou
     if _reuse is not None and len(diags) == before:
         # Later stages merge into the data: the cache keeps a copy of its own, serialised
         # (a fraction of the memory of the objects, and loaded back in C).
-        _reuse[key] = (marshal.dumps(value), source)
+        _reuse[key] = (marshal.dumps(value), marshal.dumps(source.pack()))
     return value, source
 
 
 # Parses kept by content (sha256 of the bytes) while `reusing_parses()` is active: `diff
 # --base` loads two sides whose files are mostly byte-identical.
-_reuse: dict[bytes, tuple[bytes, SourceMap]] | None = None
+_reuse: dict[bytes, tuple[bytes, bytes]] | None = None
 
 
 @contextlib.contextmanager

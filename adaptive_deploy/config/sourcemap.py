@@ -7,7 +7,7 @@ Positions are 1-based. Each mapping entry has two positions: its key (where a re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from adaptive_deploy.diagnostics import Diagnostic, Severity, YamlPath
 
@@ -44,14 +44,21 @@ class SourceMap:
         if key is not None:
             self.keys[path] = key
 
-    def with_file(self, file: str) -> SourceMap:
-        """A copy with every position moved to `file` (the same bytes read under another
-        name)."""
-        return SourceMap(
-            {p: Location(file, loc.line, loc.column) for p, loc in self.keys.items()},
-            {p: Location(file, loc.line, loc.column) for p, loc in self.values.items()},
-            file if self.default_file is not None else None,
-        )
+    def pack(self) -> tuple[Any, ...]:
+        """The positions as plain tuples (path, line, column), file names left out: what
+        `unpack` rebuilds for the same bytes read under another name (config.loader's reuse
+        of an unchanged file's parse)."""
+        return (tuple((p, loc.line, loc.column) for p, loc in self.keys.items()),
+                tuple((p, loc.line, loc.column) for p, loc in self.values.items()),
+                self.default_file is not None)
+
+    @classmethod
+    def unpack(cls, packed: tuple[Any, ...], file: str) -> SourceMap:
+        """A source map of `file` from `pack()`'s tuples."""
+        keys, values, has_default = packed
+        return cls({p: Location(file, line, col) for p, line, col in keys},
+                   {p: Location(file, line, col) for p, line, col in values},
+                   file if has_default else None)
 
     def find(self, path: YamlPath, *, value: bool = False) -> Location | None:
         """Location of `path` or its nearest recorded ancestor; None when nothing is known.
