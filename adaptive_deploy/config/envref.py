@@ -7,7 +7,7 @@ keep the template text, never the resolved value.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from adaptive_deploy.config import codes
@@ -39,18 +39,22 @@ def malformed(value: str) -> bool:
     return len(_OPENING_RE.findall(value)) != len(TEMPLATE_RE.findall(value))
 
 
-def iter_strings(value: Any, path: YamlPath = ()) -> Iterator[tuple[YamlPath, str]]:
-    """Every string leaf under `value` with its YAML path, in document order."""
+def strings_where(
+    value: Any, wanted: Callable[[Any, str], bool], path: YamlPath = ()
+) -> list[tuple[YamlPath, str]]:
+    """The string leaves under `value` for which `wanted(key, text)` holds, with their YAML
+    paths, in document order. Paths are built for containers and matches only: most of a
+    large configuration's strings need no check at all."""
     out: list[tuple[YamlPath, str]] = []
-    _collect_strings(value, path, out)
-    return iter(out)
+    _collect_where(value, path, wanted, out)
+    return out
 
 
-def _collect_strings(value: Any, path: YamlPath, out: list[tuple[YamlPath, str]]) -> None:
-    # One call per mapping or list, not a chain of generators per leaf: a large
-    # configuration has hundreds of thousands of strings.
+def _collect_where(value: Any, path: YamlPath, wanted: Callable[[Any, str], bool],
+                   out: list[tuple[YamlPath, str]]) -> None:
     if isinstance(value, str):
-        out.append((path, value))
+        if wanted(path[-1] if path else "", value):
+            out.append((path, value))
         return
     if isinstance(value, dict):
         items: Iterable[tuple[Any, Any]] = value.items()
@@ -60,14 +64,15 @@ def _collect_strings(value: Any, path: YamlPath, out: list[tuple[YamlPath, str]]
         return
     for k, v in items:
         if isinstance(v, str):
-            out.append(((*path, k), v))
+            if wanted(k, v):
+                out.append(((*path, k), v))
         elif isinstance(v, dict | list):
-            _collect_strings(v, (*path, k), out)
+            _collect_where(v, (*path, k), wanted, out)
 
 
 def template_paths(raw: Any) -> list[YamlPath]:
     """Paths of every string holding a `${env:NAME}` template, in document order."""
-    return [p for p, s in iter_strings(raw) if "${" in s and is_template(s)]
+    return [p for p, s in strings_where(raw, lambda _, text: "${" in text) if is_template(s)]
 
 
 def resolve(

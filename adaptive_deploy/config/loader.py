@@ -739,7 +739,10 @@ def looks_like_secret(value: str) -> bool:
 
 def _check_env_refs_and_secrets(raw: dict[str, Any], source: SourceMap) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
-    for path, text in envref.iter_strings(raw):
+    def worth_a_look(key: Any, text: str) -> bool:
+        return "${" in text or (isinstance(key, str) and _secret_key(key))
+
+    for path, text in envref.strings_where(raw, worth_a_look):
         if "${" in text:
             if envref.malformed(text):
                 diags.append(source.diagnostic(
