@@ -45,6 +45,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLEnumType,
     GraphQLError,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
@@ -56,6 +57,7 @@ from graphql import (
     Undefined,
     build_schema,
     execute_sync,
+    get_argument_values,
     parse,
     validate,
 )
@@ -177,6 +179,75 @@ class _LeafFastPath(ExecutionContext):
                         if serialized is not None and serialized is not Undefined:
                             return serialized
         return super().execute_field(parent_type, source, field_nodes, path)
+
+    def complete_value(
+        self, return_type: Any, field_nodes: list[FieldNode], info: Any, path: Any,
+        result: Any,
+    ) -> Any:
+        """A whole subtree of record data (dicts, lists, scalars and enums under object types
+        without resolvers, and the records' own callables resolved as graphql-core's default
+        resolver calls them) completed in one recursive pass, with the selections graphql-core
+        itself collects (fragments, @skip/@include). Anything else, and any value that would
+        be an error (a null in a non-null field, a value a scalar refuses, a callable that
+        raises), sends the subtree back to graphql-core, which answers it — and its errors —
+        as usual."""
+        try:
+            return self._plain(return_type, field_nodes, result, path)
+        except _NotPlain:
+            return super().complete_value(return_type, field_nodes, info, path, result)
+
+    def _plain(self, return_type: Any, field_nodes: list[FieldNode], value: Any,
+               path: Any) -> Any:
+        if isinstance(return_type, GraphQLNonNull):
+            if value is None:
+                raise _NotPlain
+            return self._plain(return_type.of_type, field_nodes, value, path)
+        if value is None:
+            return None
+        if isinstance(value, Exception):
+            raise _NotPlain
+        if isinstance(return_type, GraphQLList):
+            if type(value) not in (list, tuple):
+                raise _NotPlain
+            item_type = return_type.of_type
+            return [self._plain(item_type, field_nodes, item, path.add_key(i, None))
+                    for i, item in enumerate(value)]
+        if isinstance(return_type, GraphQLScalarType | GraphQLEnumType):
+            try:
+                serialized = return_type.serialize(value)
+            except Exception:
+                raise _NotPlain from None
+            if serialized is None or serialized is Undefined:
+                raise _NotPlain
+            return serialized
+        if (not isinstance(return_type, GraphQLObjectType) or type(value) is not dict
+                or return_type.is_type_of is not None):
+            raise _NotPlain
+        out: dict[str, Any] = {}
+        for key, nodes in self.collect_subfields(return_type, field_nodes).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                out[key] = return_type.name
+                continue
+            field_def = return_type.fields.get(name)
+            if field_def is None or field_def.resolve is not None:
+                raise _NotPlain
+            field_path = path.add_key(key, return_type.name)
+            field_value = value.get(name)
+            if callable(field_value):   # graphql-core's default resolver calls it so
+                try:
+                    args = get_argument_values(field_def, nodes[0], self.variable_values)
+                    field_info = self.build_resolve_info(field_def, nodes, return_type,
+                                                         field_path)
+                    field_value = field_value(field_info, **args)
+                except Exception:
+                    raise _NotPlain from None
+            out[key] = self._plain(field_def.type, nodes, field_value, field_path)
+        return out
+
+
+class _NotPlain(Exception):
+    """A subtree `_LeafFastPath._plain` leaves to graphql-core."""
 
 
 def _root(emu: Emulator) -> dict[str, Any]:
