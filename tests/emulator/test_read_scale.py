@@ -86,3 +86,49 @@ def test_fast_execution_answers_exactly_what_graphql_core_does(tmp_path: Path, n
         assert fast == {"data": plain.data}
     finally:
         app.emulator.close()
+
+
+_SDL = """
+type Query { items: [Item!]! maybe: Item }
+type Item { key: String! size: Int tags: [String!] inner: Inner state: State
+            lazy(x: Int = 1): Int }
+type Inner { name: String! }
+enum State { ON OFF }
+"""
+
+
+def _boom(info: Any, **_: Any) -> Any:
+    raise ValueError("boom")
+
+
+@pytest.mark.parametrize(("items", "query"), [
+    ([{"key": "a", "size": 1, "tags": ["x"], "inner": {"name": "n"}, "state": "ON"}],
+     "{ items { __typename key size tags inner { name } state } }"),
+    ([{"key": "a", "inner": {"name": None}}], "{ items { key inner { name } } }"),
+    ([{"key": None}], "{ items { key } maybe { key } }"),
+    ([{"key": "a", "tags": ["x", None]}], "{ items { tags } }"),
+    ([{"key": "a", "state": "SIDEWAYS"}], "{ items { state } }"),
+    ([{"key": "a", "size": "not a number"}], "{ items { size } }"),
+    ([{"key": "a", "lazy": lambda info, x: x * 2}], "{ items { lazy(x: 4) } }"),
+    ([{"key": "a", "lazy": _boom}], "{ items { key lazy } }"),
+    ([{"key": "a", "size": 2}],
+     "query { items { ...F size @skip(if: true) } } fragment F on Item { key ... on Item { size } }"),
+])
+def test_plain_completion_answers_and_fails_as_graphql_core_does(
+    items: list[dict[str, Any]], query: str
+) -> None:
+    """Valid data, nulls in non-null fields (nested and at the root), a bad list item, enum or
+    scalar, a record's callable with arguments or raising, fragments and @skip: the emulator's
+    execution gives graphql-core's data and errors exactly."""
+    from graphql import build_schema
+
+    from adaptive_deploy.emulator.app import _LeafFastPath
+
+    schema = build_schema(_SDL)
+    document = parse(query)
+    root = {"items": items, "maybe": items[0]}
+    fast = execute_sync(schema, document, root_value=root, execution_context_class=_LeafFastPath)
+    plain = execute_sync(schema, document, root_value=root,
+                         execution_context_class=ExecutionContext)
+    assert fast.data == plain.data
+    assert [e.formatted for e in fast.errors or []] == [e.formatted for e in plain.errors or []]
