@@ -65,10 +65,12 @@ def run_bounded(
     cwd: Path | None = None,
     timeout: float = 120.0,
     stdin: str = "",
-    user: int | None = None,
+    bound_by_permissions: bool = False,
     before: Callable[[], None] | None = None,
 ) -> Outcome:
-    """Run `adaptive-deploy ARGS`; `user` runs it under that uid (root only)."""
+    """Run `adaptive-deploy ARGS`. `bound_by_permissions`: when root, without the
+    capabilities that let root read and write past file modes, so a file or directory its owner
+    cannot write is refused to it too (ourselves otherwise)."""
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
@@ -76,12 +78,15 @@ def run_bounded(
             before()
 
     prefix: list[str] = []
-    if user is not None:
-        # setpriv, not setuid(): the interpreter may live under a directory only root reads.
+    if bound_by_permissions and os.geteuid() == 0:
+        # Still root, so the interpreter and the checkout stay reachable wherever they live
+        # (another user could not enter a private clone directory); only the override of file
+        # modes is gone, dropped from the bounding set that the exec'd CLI inherits.
         setpriv = shutil.which("setpriv")
         if setpriv is None:
-            pytest.skip("running as another user needs setpriv (util-linux)")
-        prefix = [setpriv, f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+            pytest.skip("running root bound by file modes needs setpriv (util-linux)")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search",
+                  "--inh-caps=-dac_override,-dac_read_search"]
     started = time.monotonic()
     proc = subprocess.Popen(
         [*prefix, CLI, *args], cwd=cwd, env=clean_env(env), stdin=subprocess.PIPE,

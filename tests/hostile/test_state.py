@@ -7,16 +7,13 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.hostile.harness import assert_refused, run_bounded
 from tests.hostile.test_inputs import config
-
-NOBODY = 65534
 
 
 def _sql(statement: str) -> Callable[[Path], None]:
@@ -121,42 +118,26 @@ def test_killed_apply_history_is_closed_as_interrupted(applied: Path, tmp_path: 
     assert entries["killed-run"]["finished_at"] is not None
 
 
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory another user can reach (pytest's own tmp folders are private)."""
-    path = Path(tempfile.mkdtemp(prefix="ad-hostile-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _as_other_user() -> int | None:
-    """Run as `nobody` when root (root writes anywhere); as ourselves otherwise."""
-    return NOBODY if os.geteuid() == 0 else None
-
-
 @pytest.mark.parametrize("what", ["workspace", "platform-db", "state-db"])
-def test_unwritable_places_are_one_message(what: str, shared_dir: Path) -> None:
-    ws = shared_dir / "ws"
+def test_unwritable_places_are_one_message(what: str, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "main.yaml").write_text(config())
     if what != "workspace":
         first = run_bounded("plan", str(ws))     # creates .adaptive-deploy/ as this user
         assert first.code == 0, first.describe()
         data = ws / ".adaptive-deploy"
-        os.chmod(data, 0o777 if os.geteuid() == 0 else 0o755)
+        os.chmod(data, 0o755)
         for path in data.iterdir():
             if path.name.startswith("platform.db" if what == "platform-db" else "state.db"):
                 path.chmod(0o444)
             else:
                 path.chmod(0o666)
-    os.chmod(ws, 0o755 if os.geteuid() == 0 else 0o555)
+    os.chmod(ws, 0o555)
     # plan only reads: a read-only database is enough for it; apply must write
     args = ["plan", str(ws)] if what == "workspace" else ["apply", str(ws), "--auto-approve"]
     try:
-        outcome = run_bounded(*args, user=_as_other_user())
+        outcome = run_bounded(*args, bound_by_permissions=True)
     finally:
         os.chmod(ws, 0o755)
     expected = {"workspace": "cannot open the embedded local platform",
