@@ -651,8 +651,7 @@ class EmulatorApp:
         user: str, role: str,
     ) -> dict[str, Any]:
         emu = self.emulator
-        with emu.lock:
-            emu.begin_request()
+        with emu.lock, emu.request():
             result = execute_sync(
                 self.schema, document, root_value=self.root,
                 context_value={"user": user, "role": role},

@@ -191,6 +191,7 @@ class Emulator:
         self.db_path = Path(db_path)
         self.timing = timing or Timing()
         self.clock = clock
+        self._request_now: float | None = None
         self.lock = threading.RLock()
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, one per mutation.
@@ -271,8 +272,20 @@ class Emulator:
         self._cache.clear()
         self.settle()
 
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """One request (`begin_request` first) that reads the clock once: a job whose end
+        falls while the request runs is either settled and COMPLETED with its output, or still
+        RUNNING — never COMPLETED without the output `settle` had not made yet."""
+        self._request_now = self.clock()
+        try:
+            self.begin_request()
+            yield
+        finally:
+            self._request_now = None
+
     def now(self) -> float:
-        return self.clock()
+        return self._request_now if self._request_now is not None else self.clock()
 
     def _rows(self, table: str) -> list[sqlite3.Row]:
         key = f"rows:{table}"

@@ -224,3 +224,49 @@ def test_desired_online_over_graphql(emulator_module: EmulatorServer) -> None:
         "project": "onoff-sem", "modelService": "llama-3.2-1b", "desiredOnline": True,
         "placement": {"computePools": ["pool-1"]}}})
     assert on["updateModelService"]["status"] in ("PENDING", "ONLINE")
+
+
+# -- one clock reading per request -------------------------------------------------------------
+
+
+class TickingClock(Clock):
+    """Each reading is a little later than the one before, as on a real machine."""
+
+    def __call__(self) -> float:
+        self.t += 0.01
+        return self.t
+
+
+def test_a_job_ending_during_a_request_is_never_completed_without_its_output(
+    tmp_path: Path,
+) -> None:
+    """The request that first sees a job's end either settled it (COMPLETED with its model
+    artifact) or still calls it RUNNING: the output is materialised at the start of a request,
+    so the status must come from that same reading of the clock."""
+    from graphql import parse
+
+    from adaptive_deploy.emulator.app import create_app
+
+    clock = TickingClock()
+    app = create_app(tmp_path / "p.db", seed="default", api_keys={"k": "admin"},
+                     online_delay_s=0.0, job_durations=(1.0, 1.0), clock=clock)
+    try:
+        created = app._execute(parse(ops.CREATE_JOB), {"i": {
+            "recipe": "specdec_alignment", "project": "playground", "numGpus": 1,
+            "name": "t", "args": {"target_model": "llama-3.1-8b", "draft_model": "llama-3.2-1b",
+                                  "dataset": "d"}}}, None, "u", "admin")
+        job_id = created["data"]["createJob"]["id"]
+        row = app.emulator.conn.execute(
+            "SELECT created_at + pending_s + running_s AS end_at FROM jobs WHERE id=?",
+            (job_id,)).fetchone()
+        # The next request's first reading falls just before the end, every later one after it.
+        clock.t = float(row["end_at"]) - 0.015
+        statuses = []
+        for _ in range(2):
+            job = app._execute(parse(ops.JOB), {"id": job_id}, None, "u", "admin")["data"]["job"]
+            statuses.append(job["status"])
+            if job["status"] == "COMPLETED":
+                assert [a["name"] for a in job["artifacts"]] == ["llama-3.1-8b_accelerated"]
+        assert statuses == ["RUNNING", "COMPLETED"]
+    finally:
+        app.emulator.close()
