@@ -8,6 +8,7 @@ CLI, progress goes through hooks.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import os
 import time
@@ -26,10 +27,11 @@ if TYPE_CHECKING:
     from adaptive_deploy.apply.hooks import Hooks
     from adaptive_deploy.client.protocol import Platform
     from adaptive_deploy.config.loader import LoadedConfig
-    from adaptive_deploy.config.models import Workspace
+    from adaptive_deploy.config.models import PlatformConfig, Workspace
     from adaptive_deploy.identity import PlatformIdentity
     from adaptive_deploy.live import LiveState
     from adaptive_deploy.rules.context import RuleContext
+    from adaptive_deploy.rules.memory import FitRow
     from adaptive_deploy.state.base import Locker, StateSnapshot, StateStore
 
 
@@ -56,6 +58,9 @@ class Session:
     shown_dir: str = "."
     # The identity of the platform, once live state has been read (`make_plan`).
     identity: PlatformIdentity | None = None
+    # The live read started while the configuration loaded (`open_session(read_ahead=True)`),
+    # until `read_live` takes it: (live state, requests it took).
+    ahead: asyncio.Task[tuple[LiveState, int]] | None = None
 
     @property
     def workspace(self) -> Workspace:
@@ -63,6 +68,9 @@ class Session:
         return self.loaded.workspace
 
     async def close(self) -> None:
+        if self.ahead is not None:
+            await _discard(self.ahead)
+            self.ahead = None
         await self.platform.aclose()
         self.store.close()
 
@@ -94,11 +102,21 @@ async def open_session(
     directory: str | Path,
     env: Mapping[str, str] | None = None,
     platform: Platform | None = None,
+    *,
+    read_ahead: bool = False,
 ) -> Session:
     """Validate offline, then connect to the platform and open the state backend.
 
     `platform` replaces the connection the configuration asks for (tests and benchmarks plug
-    a differently tuned emulator in here, as production plugs in its transport)."""
+    a differently tuned emulator in here, as production plugs in its transport).
+
+    `read_ahead` (plan, drift, status: commands that read live state without the lock) starts
+    the live read before the configuration is loaded, with the platform settings guessed by
+    `config.hint`, and loads the configuration meanwhile: the platform's answer and the load
+    overlap. The read is used only when the validated settings equal the guess; otherwise, and
+    when the configuration is invalid, it is thrown away (its errors too: an invalid
+    configuration is reported as such, whatever the platform answered). `apply` reads under
+    the workspace lock, after opening the session, and never reads ahead."""
     from adaptive_deploy.client import connect
     from adaptive_deploy.state import open_state
 
@@ -106,36 +124,114 @@ async def open_session(
     directory = Path(directory)
     if not directory.exists():
         raise UsageError(f"{directory}: no such directory")
-    # Stage 1 here; stage 2 runs once, with live data, in make_plan.
-    loaded, warnings = load_config_or_raise(directory)
-    assert loaded.workspace is not None
     ws_dir = directory if directory.is_dir() else directory.parent
+    ahead = _start_read_ahead(directory, ws_dir, env) if read_ahead and platform is None else None
+    # Stage 1 here; stage 2 runs once, with live data, in make_plan.
+    try:
+        if ahead is None:
+            loaded, warnings = load_config_or_raise(directory)
+        else:
+            # In a worker thread, so this event loop sends the read and takes in the answer
+            # while the configuration loads.
+            loaded, warnings = await asyncio.to_thread(load_config_or_raise, directory)
+    except BaseException:
+        if ahead is not None:
+            await ahead.discard()
+        raise
+    assert loaded.workspace is not None
+    task = None
+    if ahead is not None:
+        if ahead.settings == loaded.workspace.platform:
+            platform, task = ahead.platform, ahead.task
+        else:
+            await ahead.discard()
     if platform is None:
         platform = connect(loaded.workspace.platform, ws_dir, env)
     try:
         store, locker = open_state(loaded.workspace.state, loaded.workspace.workspace, ws_dir, env)
     except BaseException:
+        if task is not None:
+            await _discard(task)
         await platform.aclose()
         raise
     return Session(ws_dir, loaded, platform, store, locker, env, warnings,
-                   shown_dir=str(directory))
+                   shown_dir=str(directory), ahead=task)
+
+
+@dataclass
+class _ReadAhead:
+    settings: PlatformConfig
+    platform: Platform
+    task: asyncio.Task[tuple[LiveState, int]]
+
+    async def discard(self) -> None:
+        await _discard(self.task)
+        await self.platform.aclose()
+
+
+def _start_read_ahead(directory: Path, ws_dir: Path, env: Mapping[str, str]) -> _ReadAhead | None:
+    """The live read, started with the guessed platform settings; None when there is no
+    guess, the guess names the embedded platform (in this process: nothing to overlap) or
+    connecting with it fails (the real settings then report the problem, after validation)."""
+    from adaptive_deploy.client import connect, resolve_base_url
+    from adaptive_deploy.config.hint import platform_hint
+
+    settings = platform_hint(directory)
+    if settings is None:
+        return None
+    try:
+        if resolve_base_url(settings.base_url, env)[0] is None:
+            return None
+        platform = connect(settings, ws_dir, env)
+    except Exception:
+        return None
+    return _ReadAhead(settings, platform, asyncio.create_task(_counted_read(platform)))
+
+
+async def _counted_read(platform: Platform) -> tuple[LiveState, int]:
+    before = platform.request_count
+    live = await platform.read_live()
+    return live, platform.request_count - before
+
+
+async def _discard(task: asyncio.Task[Any]) -> None:
+    """Cancel a read nobody will use and wait for it, its outcome (an error too) ignored."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise   # this task is being cancelled, not only the read
+    except Exception:
+        pass
+
+
+async def read_live(session: Session) -> tuple[LiveState, int]:
+    """Live state and the HTTP requests it took: the read started ahead when there is one
+    (each read ahead is used once), a read now otherwise."""
+    if session.ahead is not None:
+        task, session.ahead = session.ahead, None
+        return await task
+    return await _counted_read(session.platform)
 
 
 def memory_rows(
     workspace: Workspace, live: LiveState | None, context: RuleContext | None = None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[FitRow], list[FitRow]]:
     """Fit rows for the configuration, and for the compute configs live now (the "before" of
     a plan's memory impact; the same rows when nothing differs). `context`: the rules'
-    context for this workspace and live data, whose rows are reused."""
+    context for this workspace and live data, whose rows are reused. Rows, not their JSON
+    form: a plan shows the few it touches (`FitRow.to_dict()` for those only)."""
     from adaptive_deploy.rules.memory import fit_report
 
-    after = [row.to_dict() for row in fit_report(workspace, live, context=context)]
+    after = fit_report(workspace, live, context=context)
     if live is None:
         return after, after
     before_ws = _with_live_compute_configs(workspace, live)
     if before_ws is workspace:
         return after, after
-    return after, [row.to_dict() for row in fit_report(before_ws, live)]
+    return after, fit_report(before_ws, live)
 
 
 def _with_live_compute_configs(workspace: Workspace, live: LiveState) -> Workspace:
@@ -220,9 +316,7 @@ async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
     from adaptive_deploy import rules
     from adaptive_deploy.plan.planner import make_plan as plan_fn
 
-    before = session.platform.request_count
-    live = await session.platform.read_live()
-    requests = session.platform.request_count - before
+    live, requests = await read_live(session)
     snapshot = session.store.read()
     current = platform_identity(session, live)
     notes = check_platform(snapshot, current, session.workspace.workspace, session.shown_dir)
@@ -234,6 +328,7 @@ async def make_plan(session: Session, options: PlanOptions) -> PlanOutcome:
         raise ConfigError("the configuration is invalid against the live platform", diags)
     memory, memory_before = memory_rows(session.workspace, live, context)
     del context   # its fit rows are in `memory` now: not held while the plan is built
+    session.loaded.drop_positions()   # validation is over; the plan places nothing
     plan = plan_fn(
         session.workspace,
         config_digest=session.loaded.digest,

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveComputeConfig:
     tp: int | None = None
     kv_cache_len: int | None = None
     max_seq_len: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveModel:
     id: str
     key: str
@@ -34,7 +34,7 @@ class LiveModel:
     is_spec_dec_draft: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveProject:
     id: str
     key: str
@@ -43,7 +43,7 @@ class LiveProject:
     is_archived: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveDeployment:
     """A model service: a model bound to a project."""
 
@@ -91,7 +91,7 @@ class LiveComputePool:
         return len(self.groups)
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveJob:
     id: str
     name: str

@@ -28,7 +28,7 @@ def command(directory: str, fmt: str) -> None:
     from adaptive_deploy.render import drift as render_drift
 
     async def run() -> dict[str, Any]:
-        session = await engine.open_session(directory)
+        session = await engine.open_session(directory, read_ahead=True)
         try:
             if session.platform.notice:
                 click.echo(session.platform.notice, err=True)

@@ -80,7 +80,7 @@ def command(
         check_out_file(out)
 
     async def run() -> dict[str, Any]:
-        session = await engine.open_session(directory)
+        session = await engine.open_session(directory, read_ahead=True)
         try:
             echo_notice(session.platform.notice)
             outcome = await engine.make_plan(session, options)

@@ -52,11 +52,11 @@ def command(directory: str, fmt: str) -> None:
     from adaptive_deploy import engine, status
 
     async def run() -> list[status.Health]:
-        session = await engine.open_session(directory)
+        session = await engine.open_session(directory, read_ahead=True)
         try:
             if session.platform.notice:
                 click.echo(session.platform.notice, err=True)
-            live = await session.platform.read_live()
+            live, _requests = await engine.read_live(session)
             return status.health(session.store.read().resources, live)
         finally:
             await session.close()

@@ -16,9 +16,10 @@ Field names follow the GraphQL camelCase names through an alias generator.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from adaptive_deploy.errors import PlatformError
@@ -36,14 +37,28 @@ from adaptive_deploy.live import (
 class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _null_reads_as_default(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None and info.field_name is not None:
-            field = cls.model_fields[info.field_name]
-            if not field.is_required():
-                return field.get_default(call_default_factory=True)
-        return value
+    def _null_reads_as_default(cls, data: Any) -> Any:
+        # A null left out reads as the field's default; a required field keeps its null (and
+        # is refused with its own name). One call per object, not one per field: a ReadLive
+        # answer holds every deployment of the platform.
+        if isinstance(data, dict) and None in data.values():
+            required = _required_keys(cls)
+            return {k: v for k, v in data.items() if v is not None or k in required}
+        return data
+
+
+@functools.cache
+def _required_keys(model: type[BaseModel]) -> frozenset[str]:
+    """The keys (names and aliases) of `model`'s required fields."""
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            keys.add(name)
+            if field.alias:
+                keys.add(field.alias)
+    return frozenset(keys)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from adaptive_deploy.addresses import Address, ResourceType, type_rank
 from adaptive_deploy.diagnostics import Diagnostic, YamlPath, error
@@ -82,8 +82,8 @@ def make_plan(
     sensitive_paths: Iterable[YamlPath] = (),
     state: StateSnapshot,
     live: LiveState,
-    memory: Sequence[Mapping[str, Any]] = (),
-    memory_before: Sequence[Mapping[str, Any]] = (),
+    memory: Sequence[Row] = (),
+    memory_before: Sequence[Row] = (),
     diagnostics: Sequence[Diagnostic] = (),
     targets: Sequence[str] = (),
     replace: Sequence[str] = (),
@@ -808,13 +808,14 @@ def _iso(now: datetime | float | None) -> str:
 def _memory_rows(
     changes: list[Change],
     workspace: Workspace,
-    memory: Sequence[Mapping[str, Any]],
-    memory_before: Sequence[Mapping[str, Any]],
+    memory: Sequence[Row],
+    memory_before: Sequence[Row],
 ) -> list[dict[str, Any]]:
-    """Fit rows of the deployments the plan touches, with the before → after total per GPU.
+    """Fit rows of the deployments the plan touches, with the before -> after total per GPU.
 
     Touched: deployments created, updated or deleted, every deployment of a model whose
-    compute config changes, and the base deployment of a changed adapter deployment.
+    compute config changes, and the base deployment of a changed adapter deployment. Rows
+    are JSON forms or `FitRow`s, turned into JSON forms only when touched.
     """
     touched: set[str] = set()
     changed_models: set[str] = set()
@@ -834,32 +835,57 @@ def _memory_rows(
                 touched.add(str(Address.deployment(pkey, spec.adapter_of)))
         elif a.type is ResourceType.MODEL and c.action is Action.UPDATE:
             changed_models.add(a.name)
-    for pkey, project in workspace.projects.items():
-        for mkey in project.deployments:
-            spec = workspace.models.get(mkey)
-            if mkey in changed_models or (spec is not None and spec.adapter_of in changed_models):
-                touched.add(str(Address.deployment(pkey, mkey)))
+    if changed_models:
+        for pkey, project in workspace.projects.items():
+            for mkey in project.deployments:
+                spec = workspace.models.get(mkey)
+                if mkey in changed_models or (spec is not None
+                                              and spec.adapter_of in changed_models):
+                    touched.add(str(Address.deployment(pkey, mkey)))
+    if not touched:
+        return []
 
     def key(row: Mapping[str, Any]) -> tuple[str, str, str]:
         return (_row_address(row), str(row.get("pool", "")), str(row.get("gpu", "")))
 
-    before = {key(r): r.get("total_gib") for r in memory_before}
+    shown_before = [_row_dict(r) for r in memory_before if _row_address(r) in touched]
+    before = {key(r): r.get("total_gib") for r in shown_before}
     out: list[dict[str, Any]] = []
     for row in memory:
         addr = _row_address(row)
         if addr in touched and addr not in deleted:
-            out.append({**row, "address": addr,
-                        "before_gib": None if addr in created else before.get(key(row)),
-                        "after_gib": row.get("total_gib")})
-    for row in memory_before:
-        addr = _row_address(row)
+            shown = _row_dict(row)
+            out.append({**shown, "address": addr,
+                        "before_gib": None if addr in created else before.get(key(shown)),
+                        "after_gib": shown.get("total_gib")})
+    for shown in shown_before:
+        addr = _row_address(shown)
         if addr in deleted:
-            out.append({**row, "address": addr, "before_gib": row.get("total_gib"),
+            out.append({**shown, "address": addr, "before_gib": shown.get("total_gib"),
                         "after_gib": None, "verdict": "removed"})
     out.sort(key=lambda r: (r["address"], str(r.get("pool", "")), str(r.get("gpu", ""))))
     return out
 
 
-def _row_address(row: Mapping[str, Any]) -> str:
-    dep = str(row.get("address") or row.get("deployment") or "")
+class _FitRow(Protocol):
+    """What the planner reads of a `rules.memory.FitRow`."""
+
+    @property
+    def deployment(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+Row = Mapping[str, Any] | _FitRow
+
+
+def _row_dict(row: Row) -> Mapping[str, Any]:
+    return row if isinstance(row, Mapping) else row.to_dict()
+
+
+def _row_address(row: Row) -> str:
+    if isinstance(row, Mapping):
+        dep = str(row.get("address") or row.get("deployment") or "")
+    else:
+        dep = row.deployment
     return dep if dep.startswith("deployment.") else f"deployment.{dep}"

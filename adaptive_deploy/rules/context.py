@@ -44,7 +44,7 @@ def _no_location(path: YamlPath) -> tuple[str | None, int | None, int | None]:
     return (None, None, None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     """A model key resolved against config, live data and the catalog."""
 
@@ -88,7 +88,7 @@ class PoolInfo:
         return self.gpus_per_replica * self.replicas
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeploymentRef:
     """A model bound to a project: from config (managed) or an unmanaged live deployment."""
 

@@ -237,7 +237,7 @@ def lora_slot_bytes(arch: Architecture, rank: int, tp: int = 1, dtype_bytes: int
 # -- the breakdown --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Breakdown:
     """Per-GPU memory of one deployment on one GPU type, in bytes."""
 
@@ -390,7 +390,7 @@ def estimate(
 # -- the report over a workspace ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FitRow:
     """One deployment on one pool: its breakdown, or why the fit was not checked."""
 

@@ -20,7 +20,7 @@ PENDING_CREATE = "create"
 PENDING_VALUES = (PENDING_CREATE,)
 
 
-@dataclass
+@dataclass(slots=True)
 class ResourceRecord:
     address: str                         # e.g. deployment.support/qwen-3-8b
     type: str                            # ResourceType value

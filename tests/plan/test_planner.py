@@ -441,6 +441,47 @@ def test_memory_rows_cover_touched_deployments_only() -> None:
     ]
 
 
+class _Row:
+    """A fit row as `rules.memory.FitRow` lends it: its address and its JSON form."""
+
+    converted = 0
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.deployment: str = data["deployment"]
+        self.data = data
+
+    def to_dict(self) -> dict[str, Any]:
+        _Row.converted += 1
+        return dict(self.data)
+
+
+def test_memory_rows_as_fit_rows_are_converted_only_when_touched() -> None:
+    ws = full_ws()
+    lv = live(live_model("base", tp=2), live_project("support"), live_project("other"),
+              live_deployment("support", "base", compute_pools=["p1"]),
+              live_deployment("support", "lora", compute_pools=["p1"]),
+              live_deployment("other", "base", compute_pools=["p1"]))
+    row = {"pool": "p1", "gpu": "H100-80GB", "usable_gib": 72.0, "verdict": "fits"}
+    st = snapshot({"model.base": {"tp": 1}, "project.support": {}, "project.other": {},
+                   "deployment.support/base": {"compute_pools": ["p1"], "protect": False},
+                   "deployment.support/lora": {"compute_pools": ["p1"], "protect": False},
+                   "deployment.other/base": {"compute_pools": ["p1"], "protect": False}})
+    memory = [{**row, "deployment": "support/base", "total_gib": 40.0},
+              {**row, "deployment": "other/base", "total_gib": 40.0},
+              {**row, "deployment": "support/lora", "total_gib": 41.0}]
+    before = [{**row, "deployment": "support/base", "total_gib": 30.0}]
+    as_dicts = plan(ws, lv, st, memory=memory, memory_before=before).memory
+    as_rows = plan(ws, lv, st, memory=[_Row(r) for r in memory],
+                   memory_before=[_Row(r) for r in before]).memory
+    assert as_rows == as_dicts and len(as_rows) == 3
+    # Nothing touched (the live tp is the configured one): no row is converted at all.
+    lv.models["base"].compute_config.tp = 1  # type: ignore[union-attr]
+    _Row.converted = 0
+    assert plan(ws, lv, st, memory=[_Row(r) for r in memory],
+                memory_before=[_Row(r) for r in before]).memory == []
+    assert _Row.converted == 0
+
+
 def test_a_created_deployment_has_no_memory_before_value() -> None:
     # The "before" rows are the configuration with live compute configs: they hold a row for
     # a deployment that does not exist yet. Created, it is new memory, not a change of it.

@@ -38,7 +38,8 @@ def test_fit_validate_and_plan_agree_on_pool_settings() -> None:
     assert largest and int(largest.group(1).replace(",", "")) == rows["pool-3"]["max_kv_cache_len"]
 
     after, _ = engine.memory_rows(ws, seed_live())
-    planned = {r["pool"]: r for r in after if r["deployment"] == "deployment.support/qwen-3-8b"}
+    planned = {r.pool: r.to_dict() for r in after
+               if r.deployment == "deployment.support/qwen-3-8b"}
     assert planned["pool-3"] == rows["pool-3"] and planned["pool-1"] == rows["pool-1"]
 
 
