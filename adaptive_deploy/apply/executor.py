@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -90,6 +90,20 @@ class ExecutorOptions:
     wait_timeout_s: float = 900.0       # per deployment to reach ONLINE, per job to finish
     poll_interval_s: float = 0.5
     env: Mapping[str, str] = field(default_factory=dict)
+
+
+FIRST_POLL_S = 0.1
+
+
+def poll_delays(interval_s: float) -> Iterator[float]:
+    """The waits between polls of something that becomes ready by itself (a deployment
+    loading, a job running): 0.1 s, doubling up to `interval_s`, then `interval_s` for good.
+    A deployment or job ready at once is seen in a tenth of a second, not a whole interval;
+    one that takes minutes costs a handful of polls more."""
+    delay = min(FIRST_POLL_S, interval_s)
+    while True:
+        yield delay
+        delay = min(delay * 2, interval_s)
 
 
 class ResourceFailed(Exception):
@@ -521,6 +535,7 @@ async def _wait_for(
     deadline = time.monotonic() + options.wait_timeout_s
     last_status = None
     current: LiveDeployment | None = answer
+    delays = poll_delays(options.poll_interval_s)
     while True:
         if current is None:
             current = await platform.get_deployment(project, model)
@@ -539,7 +554,7 @@ async def _wait_for(
                 f"{address}: still {current.status} after {options.wait_timeout_s:.0f}s"
             )
         current = None
-        await asyncio.sleep(options.poll_interval_s)
+        await asyncio.sleep(next(delays))
 
 
 async def _run_job(
@@ -561,6 +576,7 @@ async def _run_job(
     await _record(state, change, LiveState(jobs={job.name: job}), job.id)
     deadline = time.monotonic() + options.wait_timeout_s
     last: tuple[str | None, float | None] = (None, None)
+    delays = poll_delays(options.poll_interval_s)
     while True:
         if (job.status, round(job.progress, 2)) != last:
             last = (job.status, round(job.progress, 2))
@@ -572,7 +588,7 @@ async def _run_job(
             break
         if time.monotonic() > deadline:
             raise ResourceFailed(f"{address}: still {job.status} after {options.wait_timeout_s:.0f}s")
-        await asyncio.sleep(options.poll_interval_s)
+        await asyncio.sleep(next(delays))
         job = await platform.get_job(job.id)
     await _record(state, change, LiveState(jobs={job.name: job}), job.id)
     if job.status != "COMPLETED":

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adaptive_deploy.apply.executor import ExecutorOptions, execute
+from adaptive_deploy.apply.executor import ExecutorOptions, execute, poll_delays
 from adaptive_deploy.apply.hooks import CollectingHooks
 from adaptive_deploy.config.models import StateConfig
 from adaptive_deploy.errors import AuthError, PlatformError
@@ -415,6 +415,45 @@ def test_a_pending_deploy_answer_is_polled_until_online(store: StateStore) -> No
     assert platform.polls == 1
     statuses = [e.message for e in hooks.events if e.kind == "progress"]
     assert statuses == ["status PENDING", "status ONLINE"]
+
+
+def test_polls_start_at_a_tenth_of_a_second_and_double_up_to_the_interval() -> None:
+    delays = poll_delays(1.0)
+    assert [next(delays) for _ in range(7)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
+    short = poll_delays(0.05)
+    assert [next(short) for _ in range(3)] == [0.05, 0.05, 0.05]
+
+
+class SlowToLoad(RecordingPlatform):
+    """deployModel answers PENDING; the deployment is ONLINE from the third poll on."""
+
+    async def get_deployment(self, project: str, model: str) -> LiveDeployment | None:
+        self.polls += 1
+        return LiveDeployment(id=f"d-{project}-{model}", project=project, model=model,
+                              status="ONLINE" if self.polls >= 3 else "PENDING",
+                              compute_pools=["p1"])
+
+
+def test_waiting_for_a_deployment_polls_with_a_growing_delay(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float, *args: Any) -> Any:
+        if delay:
+            slept.append(delay)
+        return await real_sleep(0, *args)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    platform = SlowToLoad()
+    platform.deploy_status = "PENDING"
+    hooks = CollectingHooks()
+    result = asyncio.run(execute(_deployments("a", ("base",)), platform, store, hooks,
+                                 LIVE,  # type: ignore[arg-type]
+                                 ExecutorOptions(parallelism=1, poll_interval_s=1.0)))
+    assert not result.failed and platform.polls == 3
+    assert slept == [0.1, 0.2, 0.4]   # not 3 x 1.0 s: an early ONLINE is seen early
 
 
 def test_an_error_in_the_deploy_answer_fails_without_polling(store: StateStore) -> None:

@@ -41,6 +41,9 @@ def test_sigkill_during_apply_then_apply_converges(
 ) -> None:
     rng = random.Random(20261128)
     env = remote_env(emulator)
+    # Latency keeps each apply running for the 0.3-2.5 s the kill may wait: deployments that
+    # are ONLINE within a fraction of a second are seen at once (apply.executor.poll_delays).
+    emulator.faults(latency_ms=200)
     ws = tmp_path / "crash"
     full_env = {**os.environ, "NO_COLOR": "1", **env}
     killed = takeovers = 0
