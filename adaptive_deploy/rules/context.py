@@ -128,6 +128,10 @@ class RuleContext:
 
     # -- diagnostics -------------------------------------------------------------------------
 
+    def locate(self, path: YamlPath) -> tuple[str | None, int | None, int | None]:
+        """(file, line, column) of the YAML node `path` (or its nearest ancestor)."""
+        return self._locate(tuple(path))
+
     def diagnostic(self, severity: Severity, code: str, message: str, path: YamlPath) -> Diagnostic:
         """A Diagnostic located at the YAML node `path` (or its nearest ancestor)."""
         file, line, column = self._locate(tuple(path))

@@ -21,6 +21,20 @@ def _pool_path(dep: DeploymentRef, pool: str) -> YamlPath:
     return dep.path
 
 
+def _set_elsewhere(ctx: RuleContext, model: str, at: YamlPath) -> str:
+    """` (kv_cache_len is set at FILE:LINE)` when the model's configured kv_cache_len is in
+    another file than the placement the diagnostic points at (a models file beside the
+    projects files, or an environment overriding its base), else nothing."""
+    spec = ctx.workspace.models.get(model)
+    if spec is None or spec.compute_config is None or spec.compute_config.kv_cache_len is None:
+        return ""
+    file, line, _ = ctx.locate(("models", model, "compute_config", "kv_cache_len"))
+    here, _, _ = ctx.locate(at)
+    if file is None or line is None or file == here:
+        return ""
+    return f" (kv_cache_len is set at {file}:{line})"
+
+
 def _breakdown_text(row: FitRow) -> str:
     b = row.breakdown
     assert b is not None
@@ -108,12 +122,14 @@ def check_memory_fit(ctx: RuleContext) -> list[Diagnostic]:
                 continue
             where = f"{dep.model} on {row.pool} ({row.gpu}, tp {row.tp})"
             need = f"needs {_gib(b.total)} GiB per GPU of {_gib(b.usable)} GiB usable"
+            at = _pool_path(dep, row.pool)
             if b.verdict == DOES_NOT_FIT:
                 out.append(ctx.error(
                     codes.MEMORY_DOES_NOT_FIT,
                     f"{where} does not fit: {need} ({_breakdown_text(row)}); the largest "
-                    f"kv_cache_len that fits is {b.max_kv_cache_len:,}",
-                    _pool_path(dep, row.pool),
+                    f"kv_cache_len that fits is {b.max_kv_cache_len:,}"
+                    + _set_elsewhere(ctx, dep.model, at),
+                    at,
                 ))
             elif b.verdict == TIGHT:
                 band = (
@@ -125,7 +141,7 @@ def check_memory_fit(ctx: RuleContext) -> list[Diagnostic]:
                 out.append(ctx.warning(
                     codes.MEMORY_TIGHT,
                     f"{where} is tight: {need} ({band}); the largest kv_cache_len that fits "
-                    f"is {b.max_kv_cache_len:,}",
-                    _pool_path(dep, row.pool),
+                    f"is {b.max_kv_cache_len:,}" + _set_elsewhere(ctx, dep.model, at),
+                    at,
                 ))
     return out
