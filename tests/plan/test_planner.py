@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from adaptive_deploy.diagnostics import warning
+from adaptive_deploy.live import LiveState
 from adaptive_deploy.plan.model import Action
+from adaptive_deploy.state.base import StateSnapshot
 
 from .builders import (
     live,
@@ -415,7 +417,10 @@ def test_error_diagnostics_make_the_plan_unapplyable() -> None:
 
 # -- memory rows --------------------------------------------------------------------------------
 
-def test_memory_rows_cover_touched_deployments_only() -> None:
+def _two_projects_on_p1() -> tuple[Any, LiveState, StateSnapshot, list[dict[str, Any]],
+                                    list[dict[str, Any]]]:
+    """Base and adapter in `support`, base in `other`, all applied; fit rows for all three
+    (after) and the base in `support` (before)."""
     ws = full_ws()
     lv = live(live_model("base", tp=1), live_project("support"), live_project("other"),
               live_deployment("support", "base", compute_pools=["p1"]),
@@ -430,6 +435,11 @@ def test_memory_rows_cover_touched_deployments_only() -> None:
                    "deployment.support/base": {"compute_pools": ["p1"], "protect": False},
                    "deployment.support/lora": {"compute_pools": ["p1"], "protect": False},
                    "deployment.other/base": {"compute_pools": ["p1"], "protect": False}})
+    return ws, lv, st, memory, before
+
+
+def test_memory_rows_cover_touched_deployments_only() -> None:
+    ws, lv, st, memory, before = _two_projects_on_p1()
     assert plan(ws, lv, st, memory=memory, memory_before=before).memory == []
     # a tp change touches every deployment of the model, and its adapters
     lv.models["base"].compute_config.tp = 2  # type: ignore[union-attr]
@@ -456,20 +466,8 @@ class _Row:
 
 
 def test_memory_rows_as_fit_rows_are_converted_only_when_touched() -> None:
-    ws = full_ws()
-    lv = live(live_model("base", tp=2), live_project("support"), live_project("other"),
-              live_deployment("support", "base", compute_pools=["p1"]),
-              live_deployment("support", "lora", compute_pools=["p1"]),
-              live_deployment("other", "base", compute_pools=["p1"]))
-    row = {"pool": "p1", "gpu": "H100-80GB", "usable_gib": 72.0, "verdict": "fits"}
-    st = snapshot({"model.base": {"tp": 1}, "project.support": {}, "project.other": {},
-                   "deployment.support/base": {"compute_pools": ["p1"], "protect": False},
-                   "deployment.support/lora": {"compute_pools": ["p1"], "protect": False},
-                   "deployment.other/base": {"compute_pools": ["p1"], "protect": False}})
-    memory = [{**row, "deployment": "support/base", "total_gib": 40.0},
-              {**row, "deployment": "other/base", "total_gib": 40.0},
-              {**row, "deployment": "support/lora", "total_gib": 41.0}]
-    before = [{**row, "deployment": "support/base", "total_gib": 30.0}]
+    ws, lv, st, memory, before = _two_projects_on_p1()
+    lv.models["base"].compute_config.tp = 2  # type: ignore[union-attr]
     as_dicts = plan(ws, lv, st, memory=memory, memory_before=before).memory
     as_rows = plan(ws, lv, st, memory=[_Row(r) for r in memory],
                    memory_before=[_Row(r) for r in before]).memory
