@@ -12,7 +12,8 @@ reason it can see:
   come from another directory), a YAML merge key (`<<:`) or a top level that is not a block
   mapping (flow style, complex keys, several documents);
 - more than one file sets `platform` (an error of the full load anyway), or that file does
-  not parse, or its `platform` is not valid `PlatformConfig` data.
+  not parse, or its `platform` is not valid `PlatformConfig` data;
+- a file is larger than the loader accepts.
 
 A guess is never trusted: the caller compares it with the validated configuration's own
 `platform` and throws the read away when they differ (then reads again, as without the
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from adaptive_deploy.config.loader import YAML_SUFFIXES
+from adaptive_deploy.config.loader import MAX_FILE_BYTES, YAML_SUFFIXES
 from adaptive_deploy.config.models import PlatformConfig
 
 # A top-level `platform` key (plain or quoted), in block style.
@@ -56,6 +57,8 @@ def platform_hint(target: Path) -> PlatformConfig | None:
             return None
         found: dict[str, object] | None = None
         for path in files:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                return None   # the loader refuses it; nothing here reads it whole first
             data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")   # a UTF-8 BOM
             if _GIVE_UP.search(_strip_first_document_start(data)):
                 return None

@@ -91,6 +91,14 @@ def test_gives_up_where_a_cheap_read_cannot_know(tmp_path: Path, files: dict[str
     assert platform_hint(write(tmp_path / "ws", **files)) is None
 
 
+def test_a_file_larger_than_the_loader_accepts_is_not_read(tmp_path: Path) -> None:
+    from adaptive_deploy.config.loader import MAX_FILE_BYTES
+
+    ws = write(tmp_path, workspace__yaml=WORKSPACE + PLATFORM)
+    (ws / "zz.yaml").write_bytes(b"# " + b"x" * MAX_FILE_BYTES + b"\n")
+    assert platform_hint(ws) is None
+
+
 def test_missing_target(tmp_path: Path) -> None:
     assert platform_hint(tmp_path / "nothing-here") is None
 
